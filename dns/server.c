@@ -1,0 +1,623 @@
+/*
+ * DNS listeners and worker threads.
+ *
+ * Shape (NSD server.c, gdnsd dnsio_udp.c): every worker owns one UDP socket
+ * per listen address, bound with SO_REUSEPORT so that the kernel spreads the
+ * packets, and drains it with recvmmsg into preallocated buffers, answers the
+ * whole batch under one snapshot read lock, and replies with one sendmmsg.
+ * Nothing on that path allocates, locks or logs.
+ *
+ * TCP (RFC 7766) runs on the same workers with bufferevents: a connection
+ * may carry many queries, pipelined; each is answered as soon as it is read,
+ * so answers leave in order (the RFC allows any order).  Idle connections
+ * are closed after tcp_idle_timeout; connections beyond each worker's share
+ * of tcp_max_clients are accepted and closed at once, which tells the client
+ * more than a backlog that never drains.  TCP allocates per connection, not
+ * per query.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/errcode.h"
+#include "common/log.h"
+#include "dns/answer.h"
+#include "dns/server.h"
+#include "dns/snapshot.h"
+
+#define UDP_BATCH 64
+#define UDP_BUF 4096          /* largest query read, and largest UDP answer (udp_max <= 4096) */
+#define UDP_ROUNDS 16         /* batches per wake-up before yielding to other sockets */
+#define TCP_OUT_HIGH (256 * 1024) /* stop reading a TCP client whose answers pile up */
+
+struct worker;
+
+typedef struct udp_sock {
+	int fd;
+	int family;
+	int pktinfo;          /* bound to a wildcard address: answer from the address asked */
+	struct event *ev;
+	struct worker *w;
+} udp_sock_t;
+
+typedef struct worker {
+	unsigned id;
+	struct dns_server *srv;
+	pthread_t thread;
+	int started;
+	struct event_base *base;
+	udp_sock_t *udp;
+	size_t nudp;
+	struct evconnlistener **tcp;
+	size_t ntcp;
+	unsigned tcp_clients;
+	unsigned tcp_max;
+	struct tcp_conn *conns;         /* open connections, freed at shutdown */
+
+	/* UDP batch state, preallocated. */
+	struct mmsghdr in_msgs[UDP_BATCH];
+	struct mmsghdr out_msgs[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH];
+	struct iovec out_iov[UDP_BATCH];
+	struct sockaddr_storage from[UDP_BATCH];
+	uint8_t in_ctl[UDP_BATCH][64];
+	uint8_t out_ctl[UDP_BATCH][64];
+	uint8_t *in_buf[UDP_BATCH];
+	uint8_t *out_buf[UDP_BATCH];
+	size_t in_len[UDP_BATCH];
+	size_t out_len[UDP_BATCH];
+
+	/* TCP scratch: one query and one answer at a time. */
+	uint8_t *tcp_in;
+	uint8_t *tcp_out;
+
+	dns_stats_t stats;
+} worker_t;
+
+struct dns_server {
+	dns_server_conf_t conf;
+	dns_addr_t *listen;
+	worker_t *workers;
+	unsigned nworkers;
+	int running;
+};
+
+typedef struct tcp_conn {
+	worker_t *w;
+	struct bufferevent *bev;
+	int closing;
+	struct tcp_conn *prev, *next;   /* the worker's open connections */
+} tcp_conn_t;
+
+static int addr_is_wildcard(const dns_addr_t *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+	return IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+}
+
+static void addr_str(const dns_addr_t *a, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+	}
+}
+
+/* Opens and binds one socket for `a`; -1 with a diag line on failure. */
+static int open_socket(const dns_addr_t *a, int type, int rcvbuf, gtm_diag_t *diag)
+{
+	char name[INET6_ADDRSTRLEN + 8];
+	addr_str(a, name, sizeof(name));
+	const char *proto = type == SOCK_DGRAM ? "udp" : "tcp";
+	int fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		gtm_diag_add(diag, NULL, 0, "listen %s/%s: socket: %s", name, proto, strerror(errno));
+		return -1;
+	}
+	int on = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+		goto fail_opt;
+	if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0)
+		goto fail_opt;
+	if (a->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
+		goto fail_opt;
+	if (type == SOCK_DGRAM && rcvbuf > 0) {
+		/* SO_RCVBUFFORCE passes net.core.rmem_max when we are root; a
+		 * burst that overflows the buffer is lost without a trace. */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+			(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
+	if (type == SOCK_DGRAM && addr_is_wildcard(a)) {
+		int r = a->ss.ss_family == AF_INET
+			? setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on))
+			: setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on));
+		if (r < 0)
+			goto fail_opt;
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
+		gtm_diag_add(diag, NULL, 0, "listen %s/%s: bind: %s", name, proto, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (type == SOCK_STREAM && listen(fd, 1024) < 0) {
+		gtm_diag_add(diag, NULL, 0, "listen %s/%s: listen: %s", name, proto, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+fail_opt:
+	gtm_diag_add(diag, NULL, 0, "listen %s/%s: setsockopt: %s", name, proto, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+/*
+ * SO_REUSEPORT lets any process of the same user join our port and take a
+ * share of the queries: a second gtmd started by mistake would silently
+ * split the traffic.  Binding once without SO_REUSEPORT first fails with
+ * EADDRINUSE when anyone holds the address, whatever their options.
+ */
+static int address_taken(const dns_addr_t *a, gtm_diag_t *diag)
+{
+	static const int types[2] = { SOCK_DGRAM, SOCK_STREAM };
+	char name[INET6_ADDRSTRLEN + 8];
+	addr_str(a, name, sizeof(name));
+	for (int i = 0; i < 2; i++) {
+		int fd = socket(a->ss.ss_family, types[i] | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue; /* open_socket reports it */
+		int on = 1;
+		if (a->ss.ss_family == AF_INET6)
+			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+		if (types[i] == SOCK_STREAM)
+			(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		int r = bind(fd, (const struct sockaddr *)&a->ss, a->len);
+		int err = errno;
+		close(fd);
+		if (r < 0 && err == EADDRINUSE) {
+			gtm_diag_add(diag, NULL, 0, "listen %s/%s: address already in use (another gtmd or DNS server?)",
+			             name, i == 0 ? "udp" : "tcp");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- UDP ---- */
+
+void dns_server_answer_batch(unsigned n, uint8_t *const *in, const size_t *inlen,
+                             const struct sockaddr_storage *from,
+                             uint8_t *const *out, size_t outmax, size_t *outlen,
+                             dns_stats_t *st)
+{
+	dns_snapshot_read_lock();
+	const dns_snapshot_t *snap = dns_snapshot_current();
+	for (unsigned i = 0; i < n; i++) {
+		if (snap == NULL) {
+			outlen[i] = 0;
+			st->dropped++;
+			continue;
+		}
+		outlen[i] = dns_answer(snap, in[i], inlen[i], out[i], outmax, DNS_TRANSPORT_UDP,
+		                       (const struct sockaddr *)&from[i], st);
+	}
+	dns_snapshot_read_unlock();
+}
+
+/* Copies the destination address of a query (IP_PKTINFO) into the control
+ * message of its answer, so that a wildcard socket answers from the address
+ * the client asked. */
+static socklen_t reply_pktinfo(const struct msghdr *in, uint8_t *ctl, size_t ctllen)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(in); c != NULL; c = CMSG_NXTHDR((struct msghdr *)in, c)) {
+		struct cmsghdr *o = (struct cmsghdr *)ctl;
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			pi.ipi_spec_dst = pi.ipi_addr;
+			pi.ipi_ifindex = 0;
+			o->cmsg_level = IPPROTO_IP;
+			o->cmsg_type = IP_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(o), &pi, sizeof(pi));
+			return (socklen_t)CMSG_SPACE(sizeof(pi));
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			o->cmsg_level = IPPROTO_IPV6;
+			o->cmsg_type = IPV6_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+			memcpy(CMSG_DATA(o), CMSG_DATA(c), sizeof(struct in6_pktinfo));
+			return (socklen_t)CMSG_SPACE(sizeof(struct in6_pktinfo));
+		}
+	}
+	(void)ctllen;
+	return 0;
+}
+
+static void udp_read(evutil_socket_t fd, short what, void *arg)
+{
+	udp_sock_t *us = arg;
+	worker_t *w = us->w;
+	(void)what;
+
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		for (unsigned i = 0; i < UDP_BATCH; i++) {
+			struct msghdr *h = &w->in_msgs[i].msg_hdr;
+			w->in_iov[i].iov_base = w->in_buf[i];
+			w->in_iov[i].iov_len = UDP_BUF;
+			h->msg_name = &w->from[i];
+			h->msg_namelen = sizeof(w->from[i]);
+			h->msg_iov = &w->in_iov[i];
+			h->msg_iovlen = 1;
+			h->msg_control = us->pktinfo ? w->in_ctl[i] : NULL;
+			h->msg_controllen = us->pktinfo ? sizeof(w->in_ctl[i]) : 0;
+			h->msg_flags = 0;
+		}
+		int n = recvmmsg(fd, w->in_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return; /* EAGAIN: drained; other errors (ICMP) are not ours to report per packet */
+
+		for (int i = 0; i < n; i++) {
+			/* A query larger than our buffer is not a query we answer. */
+			w->in_len[i] = (w->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 : w->in_msgs[i].msg_len;
+		}
+		dns_server_answer_batch((unsigned)n, w->in_buf, w->in_len, w->from,
+		                        w->out_buf, UDP_BUF, w->out_len, &w->stats);
+
+		unsigned m = 0;
+		for (int i = 0; i < n; i++) {
+			if (w->out_len[i] == 0)
+				continue;
+			struct msghdr *h = &w->out_msgs[m].msg_hdr;
+			w->out_iov[m].iov_base = w->out_buf[i];
+			w->out_iov[m].iov_len = w->out_len[i];
+			h->msg_name = &w->from[i];
+			h->msg_namelen = w->in_msgs[i].msg_hdr.msg_namelen;
+			h->msg_iov = &w->out_iov[m];
+			h->msg_iovlen = 1;
+			h->msg_flags = 0;
+			h->msg_control = NULL;
+			h->msg_controllen = 0;
+			if (us->pktinfo) {
+				socklen_t cl = reply_pktinfo(&w->in_msgs[i].msg_hdr, w->out_ctl[m], sizeof(w->out_ctl[m]));
+				if (cl > 0) {
+					h->msg_control = w->out_ctl[m];
+					h->msg_controllen = cl;
+				}
+			}
+			m++;
+		}
+		unsigned sent = 0;
+		while (sent < m) {
+			int r = sendmmsg(fd, w->out_msgs + sent, m - sent, MSG_DONTWAIT);
+			if (r > 0) {
+				sent += (unsigned)r;
+				continue;
+			}
+			if (r < 0 && errno == EINTR)
+				continue;
+			/* A full send buffer or an unreachable client: skip that
+			 * one answer (the client retries) rather than spin. */
+			sent++;
+			w->stats.dropped++;
+		}
+		if (n < UDP_BATCH)
+			return;
+	}
+	/* Still busy after UDP_ROUNDS batches: EV_PERSIST brings us back after
+	 * the other sockets of this worker had their turn. */
+}
+
+/* ---- TCP ---- */
+
+static void tcp_close(tcp_conn_t *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->w->tcp_clients--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static void tcp_read(struct bufferevent *bev, void *arg)
+{
+	tcp_conn_t *c = arg;
+	worker_t *w = c->w;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	dns_snapshot_read_lock();
+	const dns_snapshot_t *snap = dns_snapshot_current();
+	for (;;) {
+		uint8_t lenbuf[2];
+		if (evbuffer_copyout(in, lenbuf, 2) < 2)
+			break;
+		size_t qlen = ((size_t)lenbuf[0] << 8) | lenbuf[1];
+		if (evbuffer_get_length(in) < 2 + qlen)
+			break;
+		evbuffer_drain(in, 2);
+		evbuffer_remove(in, w->tcp_in, qlen);
+		size_t alen = snap ? dns_answer(snap, w->tcp_in, qlen, w->tcp_out + 2, DNS_TCP_MAX,
+		                                DNS_TRANSPORT_TCP, NULL, &w->stats) : 0;
+		if (alen == 0) {
+			/* A query we drop (QR=1, runt) ends the conversation:
+			 * the stream may no longer be framed as the client thinks. */
+			c->closing = 1;
+			break;
+		}
+		w->tcp_out[0] = (uint8_t)(alen >> 8);
+		w->tcp_out[1] = (uint8_t)alen;
+		evbuffer_add(out, w->tcp_out, alen + 2);
+		if (evbuffer_get_length(out) > TCP_OUT_HIGH) {
+			/* Answers pile up: the client reads slower than it asks. */
+			bufferevent_disable(bev, EV_READ);
+			break;
+		}
+	}
+	dns_snapshot_read_unlock();
+	if (c->closing) {
+		bufferevent_disable(bev, EV_READ);
+		if (evbuffer_get_length(out) == 0)
+			tcp_close(c);
+	}
+}
+
+static void tcp_write(struct bufferevent *bev, void *arg)
+{
+	tcp_conn_t *c = arg;
+	/* Called when the output drained (low watermark 0). */
+	if (c->closing) {
+		tcp_close(c);
+		return;
+	}
+	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);
+		tcp_read(bev, c); /* queries may wait in the input buffer */
+	}
+}
+
+static void tcp_event(struct bufferevent *bev, short what, void *arg)
+{
+	tcp_conn_t *c = arg;
+	if (what & BEV_EVENT_TIMEOUT)
+		c->w->stats.tcp_timeouts++;
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		/* The client half-closed after its last query: send the rest. */
+		c->closing = 1;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	tcp_close(c);
+}
+
+static void tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                       int salen, void *arg)
+{
+	worker_t *w = arg;
+	(void)l; (void)sa; (void)salen;
+	if (w->tcp_clients >= w->tcp_max) {
+		w->stats.tcp_rejected++;
+		close(fd);
+		return;
+	}
+	struct bufferevent *bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		return;
+	}
+	tcp_conn_t *c = gtm_xcalloc(1, sizeof(*c));
+	c->w = w;
+	c->bev = bev;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->tcp_clients++;
+	unsigned ms = w->srv->conf.tcp_idle_timeout_ms;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_setcb(bev, tcp_read, tcp_write, tcp_event, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* ---- workers ---- */
+
+static void *worker_main(void *arg)
+{
+	worker_t *w = arg;
+	dns_snapshot_thread_register();
+	event_base_dispatch(w->base);
+	dns_snapshot_thread_unregister();
+	return NULL;
+}
+
+static void worker_free(worker_t *w)
+{
+	while (w->conns)
+		tcp_close(w->conns);
+	for (size_t i = 0; i < w->nudp; i++) {
+		if (w->udp[i].ev)
+			event_free(w->udp[i].ev);
+		if (w->udp[i].fd >= 0)
+			close(w->udp[i].fd);
+	}
+	free(w->udp);
+	for (size_t i = 0; i < w->ntcp; i++)
+		if (w->tcp[i])
+			evconnlistener_free(w->tcp[i]);
+	free(w->tcp);
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		free(w->in_buf[i]);
+		free(w->out_buf[i]);
+	}
+	free(w->tcp_in);
+	free(w->tcp_out);
+	if (w->base)
+		event_base_free(w->base);
+}
+
+static int worker_init(dns_server_t *s, worker_t *w, unsigned id, gtm_diag_t *diag)
+{
+	w->id = id;
+	w->srv = s;
+	struct event_config *cfg = event_config_new();
+	/* Each base belongs to one thread; only loopexit crosses threads,
+	 * and evthread_use_pthreads() covers that. */
+	w->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (w->base == NULL) {
+		gtm_diag_add(diag, NULL, 0, "worker %u: cannot create an event base", id);
+		return GTM_EIO;
+	}
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		w->in_buf[i] = gtm_xmalloc(UDP_BUF);
+		w->out_buf[i] = gtm_xmalloc(UDP_BUF);
+	}
+	w->tcp_in = gtm_xmalloc(65535);
+	w->tcp_out = gtm_xmalloc(DNS_TCP_MAX + 2);
+	unsigned n = s->nworkers;
+	w->tcp_max = (s->conf.tcp_max_clients + n - 1) / n;
+
+	w->udp = gtm_xcalloc(s->conf.nlisten, sizeof(*w->udp));
+	w->tcp = gtm_xcalloc(s->conf.nlisten, sizeof(*w->tcp));
+	for (size_t i = 0; i < s->conf.nlisten; i++) {
+		const dns_addr_t *a = &s->listen[i];
+		udp_sock_t *us = &w->udp[w->nudp];
+		us->fd = open_socket(a, SOCK_DGRAM, s->conf.udp_rcvbuf, diag);
+		if (us->fd < 0)
+			return GTM_EIO;
+		w->nudp++;
+		us->family = a->ss.ss_family;
+		us->pktinfo = addr_is_wildcard(a);
+		us->w = w;
+		us->ev = event_new(w->base, us->fd, EV_READ | EV_PERSIST, udp_read, us);
+		event_add(us->ev, NULL);
+
+		int tfd = open_socket(a, SOCK_STREAM, 0, diag);
+		if (tfd < 0)
+			return GTM_EIO;
+		w->tcp[w->ntcp] = evconnlistener_new(w->base, tcp_accept, w,
+		                                     LEV_OPT_CLOSE_ON_FREE, -1, tfd);
+		if (w->tcp[w->ntcp] == NULL) {
+			close(tfd);
+			gtm_diag_add(diag, NULL, 0, "worker %u: cannot listen on TCP", id);
+			return GTM_EIO;
+		}
+		w->ntcp++;
+	}
+	return 0;
+}
+
+dns_server_t *dns_server_new(const dns_server_conf_t *conf, gtm_diag_t *diag)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, (void (*)(void))evthread_use_pthreads);
+
+	if (conf->nlisten == 0 || conf->workers == 0) {
+		gtm_diag_add(diag, NULL, 0, "server: no listen address or no worker");
+		return NULL;
+	}
+	for (size_t i = 0; i < conf->nlisten; i++)
+		if (address_taken(&conf->listen[i], diag))
+			return NULL;
+	dns_server_t *s = gtm_xcalloc(1, sizeof(*s));
+	s->conf = *conf;
+	s->listen = gtm_xcalloc(conf->nlisten, sizeof(*s->listen));
+	memcpy(s->listen, conf->listen, conf->nlisten * sizeof(*s->listen));
+	s->conf.listen = s->listen;
+	if (s->conf.tcp_max_clients < conf->workers)
+		s->conf.tcp_max_clients = conf->workers;
+	s->nworkers = conf->workers;
+	s->workers = gtm_xcalloc(s->nworkers, sizeof(*s->workers));
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		if (worker_init(s, &s->workers[i], i, diag) < 0) {
+			s->nworkers = i + 1;
+			dns_server_free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+int dns_server_start(dns_server_t *s)
+{
+	/* Workers inherit a mask that blocks every signal, so that SIGHUP and
+	 * SIGTERM reach the control thread's event loop and nothing else. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		worker_t *w = &s->workers[i];
+		int r = pthread_create(&w->thread, NULL, worker_main, w);
+		if (r != 0) {
+			log_err("server, cannot start worker %u (%s)", i, strerror(r));
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			dns_server_stop(s);
+			return GTM_EIO;
+		}
+		w->started = 1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	s->running = 1;
+	return 0;
+}
+
+void dns_server_stop(dns_server_t *s)
+{
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (s->workers[i].started)
+			event_base_loopexit(s->workers[i].base, NULL);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		if (s->workers[i].started) {
+			pthread_join(s->workers[i].thread, NULL);
+			s->workers[i].started = 0;
+		}
+	}
+	s->running = 0;
+}
+
+void dns_server_free(dns_server_t *s)
+{
+	if (s == NULL)
+		return;
+	dns_server_stop(s);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		worker_free(&s->workers[i]);
+	free(s->workers);
+	free(s->listen);
+	free(s);
+}
+
+void dns_server_stats(const dns_server_t *s, dns_stats_t *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (unsigned i = 0; i < s->nworkers; i++)
+		dns_stats_add(sum, &s->workers[i].stats);
+}

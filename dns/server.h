@@ -1,0 +1,64 @@
+/*
+ * The DNS listeners and worker threads.
+ *
+ * Each worker thread has its own libevent base, its own SO_REUSEPORT UDP
+ * socket per listen address (the kernel spreads packets over them) and its
+ * own SO_REUSEPORT TCP listener per address.  UDP is read and answered in
+ * batches with recvmmsg/sendmmsg from preallocated buffers: no allocation and
+ * no lock per query.  Workers read the current snapshot (dns/snapshot.h) and
+ * nothing else that changes.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "common/diag.h"
+#include "dns/stats.h"
+
+typedef struct dns_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+} dns_addr_t;
+
+typedef struct dns_server_conf {
+	const dns_addr_t *listen;   /* borrowed; copied by dns_server_new */
+	size_t nlisten;
+	unsigned workers;           /* >= 1 */
+	unsigned tcp_idle_timeout_ms;
+	unsigned tcp_max_clients;   /* over all workers */
+	int udp_rcvbuf;             /* bytes; 0 = kernel default */
+} dns_server_conf_t;
+
+typedef struct dns_server dns_server_t;
+
+/*
+ * Creates the sockets and binds them (so that a port in use is reported
+ * before anything starts).  Returns NULL with the reasons in `diag`.
+ * Control thread.
+ */
+dns_server_t *dns_server_new(const dns_server_conf_t *conf, gtm_diag_t *diag);
+
+/* Starts the worker threads.  A snapshot must have been published.
+ * Returns 0 or a negative GTM_E*. */
+int dns_server_start(dns_server_t *s);
+
+/* Asks the workers to stop and joins them.  Idempotent. */
+void dns_server_stop(dns_server_t *s);
+
+/* Stops if needed, closes the sockets, frees.  NULL is a no-op. */
+void dns_server_free(dns_server_t *s);
+
+/* The sum of every worker's counters (a slightly stale read). */
+void dns_server_stats(const dns_server_t *s, dns_stats_t *sum);
+
+/*
+ * The UDP batch step, exposed for the no-allocation test: answers `n`
+ * packets whose bytes and lengths are in `in[i]`/`inlen[i]` (sources in
+ * `from[i]`) into `out[i]` (each `outmax` bytes), storing each answer's
+ * length (0 = drop) in `outlen[i]`.  Takes the snapshot read lock once.
+ */
+void dns_server_answer_batch(unsigned n, uint8_t *const *in, const size_t *inlen,
+                             const struct sockaddr_storage *from,
+                             uint8_t *const *out, size_t outmax, size_t *outlen,
+                             dns_stats_t *st);

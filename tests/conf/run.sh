@@ -1,0 +1,150 @@
+#!/bin/bash
+# Config check goldens (NSD checkconf.tdir style).
+#
+#   bad/NAME.conf   must make `gtmd -t -c bad/NAME.conf` exit 1, print
+#                   nothing on stdout and exactly bad/NAME.err on stderr;
+#   good/NAME.conf  must exit 0, print "good/NAME.conf: configuration ok" on
+#                   stdout and nothing on stderr; so must etc/gtm.conf.
+#
+# Runs from this folder so that the paths in messages are relative
+# ("bad/NAME.conf:LINE: ...").
+#
+# Environment: GTMD (the gtmd binary; required), GTM_SRCDIR (the source
+# tree; default: two levels up from this script).
+#
+# Usage: run.sh [--update] [NAME...]
+#   NAME      only these configs (e.g. bad/dup-city or dup-city)
+#   --update  rewrite the .err files from the current output, then review
+#             them with `git diff` before committing: a golden is a promise
+#             to operators, not a recording.
+set -u
+shopt -s nullglob
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${GTM_SRCDIR:=$(cd "$here/../.." && pwd)}"
+cd "$GTM_SRCDIR/tests/conf" || exit 2
+
+if [ -z "${GTMD:-}" ] || [ ! -x "$GTMD" ]; then
+	echo "run.sh: set GTMD to the gtmd binary (got '${GTMD:-}')" >&2
+	exit 2
+fi
+
+update=0
+if [ "${1:-}" = "--update" ]; then
+	update=1
+	shift
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+pass=0
+fail=0
+failed=()
+
+# Runs gtmd -t on $1; sets rc and fills $tmp/out, $tmp/err.
+check() {
+	# ASan/UBSan reports would land in stderr and fail the comparison,
+	# which is what we want.
+	"$GTMD" -t -c "$1" >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+}
+
+bad() {
+	local conf=$1 golden=${1%.conf}.err ok=1
+	check "$conf"
+	if [ "$update" = 1 ]; then
+		cp "$tmp/err" "$golden"
+	fi
+	if [ ! -f "$golden" ]; then
+		echo "FAIL $conf: no golden $golden (run.sh --update $conf, then review it)"
+		ok=0
+	elif ! diff -u --label "expected $golden" --label "actual stderr" "$golden" "$tmp/err" >"$tmp/diff"; then
+		echo "FAIL $conf: stderr differs from $golden"
+		sed 's/^/    /' "$tmp/diff"
+		ok=0
+	fi
+	if [ "$rc" != 1 ]; then
+		echo "FAIL $conf: exit status $rc, expected 1"
+		ok=0
+	fi
+	if [ -s "$tmp/out" ]; then
+		echo "FAIL $conf: unexpected stdout:"
+		sed 's/^/    /' "$tmp/out"
+		ok=0
+	fi
+	result "$conf" "$ok"
+}
+
+good() {
+	local conf=$1 ok=1
+	check "$conf"
+	if [ "$rc" != 0 ]; then
+		echo "FAIL $conf: exit status $rc, expected 0"
+		ok=0
+	fi
+	if [ -s "$tmp/err" ]; then
+		echo "FAIL $conf: unexpected stderr:"
+		sed 's/^/    /' "$tmp/err"
+		ok=0
+	fi
+	if [ "$(cat "$tmp/out")" != "$conf: configuration ok" ]; then
+		echo "FAIL $conf: stdout is not '$conf: configuration ok':"
+		sed 's/^/    /' "$tmp/out"
+		ok=0
+	fi
+	result "$conf" "$ok"
+}
+
+result() {
+	if [ "$2" = 1 ]; then
+		pass=$((pass + 1))
+		echo "ok   $1"
+	else
+		fail=$((fail + 1))
+		failed+=("$1")
+	fi
+}
+
+if [ $# -gt 0 ]; then
+	confs=()
+	for n in "$@"; do
+		n=${n%.conf}
+		case $n in
+		bad/* | good/*) confs+=("$n.conf") ;;
+		*) [ -f "bad/$n.conf" ] && confs+=("bad/$n.conf")
+		   [ -f "good/$n.conf" ] && confs+=("good/$n.conf") ;;
+		esac
+	done
+else
+	# The shipped demo must pass too.
+	confs=(bad/*.conf good/*.conf ../../etc/gtm.conf)
+fi
+
+for conf in "${confs[@]}"; do
+	if [ ! -f "$conf" ]; then
+		echo "FAIL $conf: no such config"
+		fail=$((fail + 1))
+		failed+=("$conf")
+		continue
+	fi
+	case $conf in
+	bad/*) bad "$conf" ;;
+	*) good "$conf" ;;
+	esac
+done
+
+# A golden without its config is a test that silently stopped running.
+for golden in bad/*.err; do
+	[ -f "${golden%.err}.conf" ] && continue
+	echo "FAIL $golden: no ${golden%.err}.conf"
+	fail=$((fail + 1))
+	failed+=("$golden")
+done
+
+echo "conf_golden: $pass passed, $fail failed"
+if [ "$fail" -gt 0 ]; then
+	printf '  %s\n' "${failed[@]}"
+	exit 1
+fi
+exit 0
