@@ -1,0 +1,50 @@
+#!/bin/bash
+# Fuzzes the query path for a while: runs an already built fuzz_query on a
+# copy of the seed corpus (the committed seeds stay untouched) and exits
+# non-zero when libFuzzer finds a crash, a leak, a timeout or a broken
+# invariant.  Builds nothing.
+#
+# Usage: tests/fuzz/run.sh [FUZZ_QUERY_BINARY] [SECONDS]
+#   binary:  default $FUZZ_QUERY, else build-fuzz/tests/fuzz/fuzz_query
+#   seconds: default $FUZZ_SECONDS, else 60
+# Env: FUZZ_JOBS (parallel fuzzing processes, default 1), FUZZ_ARTIFACTS
+# (where crash inputs go, default a directory printed at the end),
+# FUZZ_ARGS (extra libFuzzer flags).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+BIN=${1:-${FUZZ_QUERY:-$TOP/build-fuzz/tests/fuzz/fuzz_query}}
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
+SECONDS_TO_RUN=${2:-${FUZZ_SECONDS:-60}}
+JOBS=${FUZZ_JOBS:-1}
+
+[ -x "$BIN" ] || { echo "run.sh: no fuzz_query at $BIN (build with -DGTM_FUZZ=ON)" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/gtm-fuzz.XXXXXX)
+ARTIFACTS=${FUZZ_ARTIFACTS:-$WORK/artifacts}
+mkdir -p "$WORK/corpus" "$ARTIFACTS"
+cp "$HERE"/corpus/query/* "$WORK/corpus/"
+
+args=(-max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=2048 -max_len=1024
+	-print_final_stats=1 -artifact_prefix="$ARTIFACTS/")
+if [ "$JOBS" -gt 1 ]; then
+	args+=(-jobs="$JOBS" -workers="$JOBS")   # fuzz-N.log files land in $WORK
+fi
+# shellcheck disable=SC2206
+args+=(${FUZZ_ARGS:-})
+
+rc=0
+(cd "$WORK" && "$BIN" "${args[@]}" "$WORK/corpus") || rc=$?
+
+if [ "$rc" -ne 0 ] || [ -n "$(ls -A "$ARTIFACTS")" ]; then
+	echo "run.sh: fuzz_query failed (exit $rc); inputs in $ARTIFACTS:" >&2
+	ls -l "$ARTIFACTS" >&2
+	echo "run.sh: replay one with: $BIN $ARTIFACTS/<file>" >&2
+	# Keep the artifacts; drop the grown corpus.
+	rm -rf "$WORK/corpus"
+	[ "$rc" -ne 0 ] || rc=1
+	exit "$rc"
+fi
+echo "run.sh: no crash in ${SECONDS_TO_RUN}s; corpus grew to $(ls "$WORK/corpus" | wc -l) inputs"
+rm -rf "$WORK"
