@@ -8,10 +8,10 @@
 set -euo pipefail
 
 build=(build-essential cmake pkg-config libldns-dev libevent-dev libconfig-dev
-       liburcu-dev libcmocka-dev)
+       liburcu-dev libcmocka-dev libmaxminddb-dev libmaxmind-db-writer-perl)
 test=(knot-dnsutils dnsutils python3 iproute2 procps)
 fuzz=(clang libclang-rt-14-dev)
-bench=(dnsperf nsd util-linux)
+bench=(dnsperf nsd util-linux npm)
 
 want=()
 for group in "${@:-test}"; do
