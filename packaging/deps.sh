@@ -8,8 +8,8 @@
 set -euo pipefail
 
 build=(build-essential cmake pkg-config libldns-dev libevent-dev libconfig-dev
-       liburcu-dev libcmocka-dev libmaxminddb-dev libmaxmind-db-writer-perl)
-test=(knot-dnsutils dnsutils python3 iproute2 procps groff-base)
+       liburcu-dev libcmocka-dev libmaxminddb-dev libmaxmind-db-writer-perl libssl-dev)
+test=(knot-dnsutils dnsutils python3 iproute2 procps groff-base openssl)
 fuzz=(clang libclang-rt-14-dev)
 bench=(dnsperf nsd util-linux npm)
 
