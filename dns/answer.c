@@ -14,10 +14,13 @@
  * whole response falls back to header + question + OPT with TC=1 (RFC 2181
  * 9): a partial RRset would be worse than none.
  */
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dns/answer.h"
 #include "dns/wire.h"
+#include "geo/map.h"
 
 /* Longest CNAME chain we follow inside our zones before giving the client
  * what we have; also bounds loops, which are detected as well. */
@@ -25,6 +28,18 @@
 
 /* Offset of the echoed QNAME: right after the header. */
 #define QNAME_OFF DNS_HDR_LEN
+
+/*
+ * The client's city order, computed at most once per query (a CNAME chain
+ * may reach two steered services; both use the snapshot's one map) and only
+ * when a steered service is answered.
+ */
+typedef struct geo_state {
+	bool done;
+	uint16_t n;               /* cities in order[]; 0 without a map */
+	unsigned scope;           /* ECS scope of the order, before the cap */
+	uint16_t order[GEO_MAX_CITIES];
+} geo_state_t;
 
 typedef struct resp {
 	uint8_t *out;
@@ -36,6 +51,10 @@ typedef struct resp {
 	bool tc;                  /* a required RRset did not fit */
 	dns_ctab_t ct;
 	const dns_snapshot_t *snap;
+	dns_ctx_t *ctx;
+	const struct sockaddr *locate;  /* whom a steered service answers for; NULL: unlocated */
+	bool geo_used;            /* the answer depends on the client's location */
+	geo_state_t *geo;
 } resp_t;
 
 /*
@@ -104,26 +123,163 @@ static void put_required(resp_t *r, const uint8_t *owner, const dns_rrwire_t *rw
 		r->tc = true;
 }
 
+/* xorshift64 (Marsaglia 2003): a worker's private, cheap random source for
+ * weighted choices; the state is never 0. */
+static inline uint64_t xorshift64(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*state = x;
+	return x;
+}
+
+void dns_ctx_init(dns_ctx_t *ctx, uint64_t seed, size_t cache_slots)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	/* A zero state would stay zero; any other constant will do. */
+	ctx->rng = seed != 0 ? seed : 0x9E3779B97F4A7C15ull;
+	ctx->geo_cache = cache_slots > 0 ? geo_cache_new(cache_slots, DNS_GEO_CACHE_CITIES) : NULL;
+}
+
+void dns_ctx_clear(dns_ctx_t *ctx)
+{
+	geo_cache_free(ctx->geo_cache);
+	ctx->geo_cache = NULL;
+}
+
+/*
+ * The client's city order, once per query.  With the per-worker cache the
+ * common case is one search-tree walk and one cache probe (geo/cache.h).
+ * Without a database every client is unlocated; CIDR rules of the map still
+ * apply to its address, everything else gives the default order.  A corrupt
+ * database (a lookup error) is treated as "not found" rather than failing
+ * the query.  geo_map_order() writes every city of the map, and `order`
+ * holds GEO_MAX_CITIES, so an order is never cut short: the cache keeps
+ * orders of at most DNS_GEO_CACHE_CITIES cities and simply computes longer
+ * ones every time.
+ */
+static void geo_locate(resp_t *r)
+{
+	geo_state_t *g = r->geo;
+	if (g->done)
+		return;
+	g->done = true;
+	g->n = 0;
+	g->scope = 0;
+
+	const geo_map_t *m = r->snap->geo_map;
+	const geo_db_t *db = r->snap->geo_db;
+	const struct sockaddr *sa = r->locate;
+	if (m == NULL)
+		return;               /* choice order; nothing depends on the client */
+	geo_order_info_t info;
+	info.scope = 0;
+	size_t n;
+	if (sa == NULL || db == NULL) {
+		n = geo_map_order(m, sa, NULL, g->order, &info);
+	} else if (r->ctx->geo_cache != NULL) {
+		geo_loc_t loc;
+		int rc = geo_cache_locate_order(r->ctx->geo_cache, db, m, sa, &loc, g->order, &info);
+		n = rc >= 0 ? (size_t)rc : geo_map_order(m, sa, NULL, g->order, &info);
+	} else {
+		geo_loc_t loc;
+		if (geo_db_lookup(db, sa, &loc) < 0)
+			loc.found = false;
+		n = geo_map_order(m, sa, &loc, g->order, &info);
+	}
+	g->n = (uint16_t)n;
+	g->scope = sa != NULL ? info.scope : 0;
+}
+
+/*
+ * Which choice of service `s` answers this client, and whether it is
+ * answered whole (*all).  A steered service walks the client's city order
+ * (or, without a map, the cities in index order) to the first city that
+ * serves; any other service has its one choice.  When nothing serves: the
+ * fallback, whole (fail open).
+ */
+static const dns_plan_choice_t *service_choice(resp_t *r, const dns_plan_service_t *s, bool *all)
+{
+	*all = (s->flags & DNS_PLAN_ALL) != 0;
+	if (!(s->flags & DNS_PLAN_GEO)) {
+		if (s->nchoices > 0 && s->choices[0].serving)
+			return &s->choices[0];
+	} else {
+		geo_locate(r);
+		r->geo_used = true;
+		r->ctx->stats.geo++;
+		const geo_state_t *g = r->geo;
+		if (r->snap->geo_map == NULL) {
+			for (uint16_t i = 0; i < s->nchoices; i++)
+				if (s->choices[i].serving)
+					return &s->choices[i];
+		} else {
+			for (uint16_t i = 0; i < g->n; i++) {
+				uint16_t c = g->order[i];
+				if (c < s->nchoices && s->choices[c].serving)
+					return &s->choices[c];
+			}
+		}
+	}
+	r->ctx->stats.fallback++;
+	*all = true;
+	return &s->fallback;
+}
+
+/* One site of `pk` drawn by weight: r uniform in [0, total), the first site
+ * whose cumulative weight passes r.  (The modulo bias of a 64-bit draw over
+ * a 32-bit total is below 2^-32.) */
+static const dns_rrwire_t *pick_draw(dns_ctx_t *ctx, const dns_plan_pick_t *pk)
+{
+	if (pk->nsites == 1)
+		return &pk->sites[0];
+	uint32_t x = (uint32_t)(xorshift64(&ctx->rng) % pk->total);
+	uint32_t lo = 0, hi = (uint32_t)pk->nsites - 1;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (pk->cum[mid] > x)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return &pk->sites[lo];
+}
+
+/* A service's A or AAAA records (ANY: its A set, or its AAAA set when the
+ * choice has no A), or NULL for NODATA. */
+static const dns_rrwire_t *service_records(resp_t *r, const dns_plan_service_t *s,
+                                           uint16_t qtype)
+{
+	bool all;
+	const dns_plan_choice_t *c = service_choice(r, s, &all);
+	const dns_plan_pick_t *pk;
+	if (qtype == DNS_TYPE_A)
+		pk = &c->a;
+	else if (qtype == DNS_TYPE_AAAA)
+		pk = &c->aaaa;
+	else
+		pk = c->a.nsites > 0 ? &c->a : &c->aaaa;
+	if (pk->nsites == 0)
+		return NULL;
+	return all ? &pk->all : pick_draw(r->ctx, pk);
+}
+
 /*
  * The records `n` has for `qtype`, or NULL.  A service answers A and AAAA
  * from the plan; ANY (RFC 8482) gets one RRset: a service's A set (its AAAA
  * set when it has no A), else the node's RRset with the lowest type number.
  */
-static const dns_rrwire_t *node_records(const resp_t *r, const dns_node_t *n, uint16_t qtype)
+static const dns_rrwire_t *node_records(resp_t *r, const dns_node_t *n, uint16_t qtype)
 {
 	if ((n->flags & DNS_NODE_SERVICE) &&
 	    (qtype == DNS_TYPE_A || qtype == DNS_TYPE_AAAA || qtype == DNS_TYPE_ANY)) {
 		const dns_plan_t *p = r->snap->plan;
-		const dns_plan_service_t *s =
-			(p != NULL && n->service < p->count) ? &p->services[n->service] : NULL;
-		if (qtype == DNS_TYPE_A)
-			return s ? &s->a : NULL;
-		if (qtype == DNS_TYPE_AAAA)
-			return s ? &s->aaaa : NULL;
-		if (s != NULL && s->a.count > 0)
-			return &s->a;
-		if (s != NULL && s->aaaa.count > 0)
-			return &s->aaaa;
+		const dns_rrwire_t *rw = (p != NULL && n->service < p->count)
+		                         ? service_records(r, &p->services[n->service], qtype) : NULL;
+		if (rw != NULL || qtype != DNS_TYPE_ANY)
+			return rw;
 	}
 	if (qtype == DNS_TYPE_ANY)
 		return n->nsets > 0 ? &n->sets[0].rr : NULL;
@@ -252,9 +408,22 @@ static int answer_query(resp_t *r, const dns_query_t *q)
 	}
 }
 
-/* Writes the OPT RR at r->pos (room was set aside): our payload size,
- * version 0, the client's DO bit, NSID when asked for and configured. */
-static void put_opt(resp_t *r, const dns_query_t *q, int rcode, bool nsid)
+/* Bytes of the ECS option we echo: code, length, family, two prefixes, and
+ * the address octets the source prefix covers (RFC 7871 6). */
+static size_t ecs_optlen(const dns_query_t *q)
+{
+	return 4 + 4 + ((size_t)q->ecs_source + 7) / 8;
+}
+
+/*
+ * Writes the OPT RR at r->pos (room was set aside): our payload size,
+ * version 0, the client's DO bit, NSID when asked for and configured, and
+ * the client's ECS with `scope` when `ecs` (RFC 7871 7.2.2: FAMILY, SOURCE
+ * PREFIX-LENGTH and ADDRESS as they came; the parser made sure the address
+ * carries no bits beyond the prefix).
+ */
+static void put_opt(resp_t *r, const dns_query_t *q, int rcode, bool nsid, bool ecs,
+                    unsigned scope)
 {
 	const dns_opts_t *o = &r->snap->opts;
 	uint8_t *p = r->out + r->pos;
@@ -265,16 +434,116 @@ static void put_opt(resp_t *r, const dns_query_t *q, int rcode, bool nsid)
 	p[6] = 0;                                   /* version */
 	p[7] = q->edns_do ? 0x80 : 0;
 	p[8] = 0;
-	uint16_t rdlen = 0;
+	size_t rdlen = 0;
+	uint8_t *opt = p + 11;
 	if (nsid) {
-		dns_put16(p + 11, DNS_EDNS_NSID);
-		dns_put16(p + 13, o->nsid_len);
-		memcpy(p + 15, o->nsid, o->nsid_len);
-		rdlen = (uint16_t)(4 + o->nsid_len);
+		dns_put16(opt, DNS_EDNS_NSID);
+		dns_put16(opt + 2, o->nsid_len);
+		memcpy(opt + 4, o->nsid, o->nsid_len);
+		rdlen += 4 + (size_t)o->nsid_len;
 	}
-	dns_put16(p + 9, rdlen);
-	r->pos += 11 + (size_t)rdlen;
+	if (ecs) {
+		size_t alen = ((size_t)q->ecs_source + 7) / 8;
+		uint8_t *e = opt + rdlen;
+		dns_put16(e, DNS_EDNS_ECS);
+		dns_put16(e + 2, (uint16_t)(4 + alen));
+		dns_put16(e + 4, q->ecs_family);
+		e[6] = q->ecs_source;
+		e[7] = (uint8_t)scope;
+		memcpy(e + 8, q->ecs_addr, alen);
+		rdlen += ecs_optlen(q);
+	}
+	dns_put16(p + 9, (uint16_t)rdlen);
+	r->pos += 11 + rdlen;
 	r->ar++;
+}
+
+/* Is `prefix` bits of a equal to those of b? */
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
+{
+	unsigned bytes = prefix / 8, bits = prefix % 8;
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	if (bits == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xFF00u >> bits);
+	return ((a[bytes] ^ b[bytes]) & mask) == 0;
+}
+
+/*
+ * May this resolver tell us where its client is?  Yes when no list is
+ * configured; else when its address is in one of the listed networks (an
+ * IPv4-mapped IPv6 source counts as IPv4).  An unknown source (NULL) is
+ * trusted only without a list.
+ */
+static bool ecs_trusted(const dns_opts_t *o, const struct sockaddr *client)
+{
+	if (o->n_ecs_trusted == 0)
+		return true;
+	if (client == NULL)
+		return false;
+	const uint8_t *addr;
+	int family;
+	if (client->sa_family == AF_INET) {
+		addr = (const uint8_t *)&((const struct sockaddr_in *)(const void *)client)->sin_addr;
+		family = AF_INET;
+	} else if (client->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)client)->sin6_addr;
+		addr = a6->s6_addr;
+		family = AF_INET6;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			addr += 12;
+			family = AF_INET;
+		}
+	} else {
+		return false;
+	}
+	for (uint16_t i = 0; i < o->n_ecs_trusted && i < DNS_ECS_TRUSTED_MAX; i++) {
+		const dns_net_t *n = &o->ecs_trusted[i];
+		if (n->family == family && prefix_equal(addr, n->addr, n->prefix))
+			return true;
+	}
+	return false;
+}
+
+/* The ECS subnet as an address for geo/: the client's network with host
+ * bits zero (the parser refused anything else). */
+typedef union ecs_sa {
+	struct sockaddr sa;
+	struct sockaddr_in v4;
+	struct sockaddr_in6 v6;
+} ecs_sa_t;
+
+static const struct sockaddr *ecs_sockaddr(const dns_query_t *q, ecs_sa_t *u)
+{
+	if (q->ecs_family == DNS_ECS_IPV4) {
+		memset(&u->v4, 0, sizeof(u->v4));
+		u->v4.sin_family = AF_INET;
+		memcpy(&u->v4.sin_addr, q->ecs_addr, 4);
+	} else {
+		memset(&u->v6, 0, sizeof(u->v6));
+		u->v6.sin6_family = AF_INET6;
+		memcpy(&u->v6.sin6_addr, q->ecs_addr, 16);
+	}
+	return &u->sa;
+}
+
+/*
+ * The SCOPE PREFIX-LENGTH we answer with: the prefix over which a steered
+ * answer stays the same, never more than the client's source prefix
+ * (RFC 7871 7.2.1); 0 for an answer that does not depend on the location.
+ * geo/ counts an IPv4-mapped IPv6 subnet in IPv4 bits, so such a scope is
+ * moved back to IPv6 bits.
+ */
+static unsigned ecs_scope(const resp_t *r, const dns_query_t *q)
+{
+	if (!r->geo_used || q->ecs_source == 0 || r->snap->geo_map == NULL)
+		return 0;
+	unsigned scope = r->geo->scope;
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
+	if (q->ecs_family == DNS_ECS_IPV6 && memcmp(q->ecs_addr, mapped, sizeof(mapped)) == 0)
+		scope += 96;
+	return scope < q->ecs_source ? scope : q->ecs_source;
 }
 
 static void count_rcode(dns_stats_t *st, int rcode)
@@ -293,9 +562,12 @@ static void count_rcode(dns_stats_t *st, int rcode)
 
 size_t dns_answer(const dns_snapshot_t *snap, const uint8_t *pkt, size_t len,
                   uint8_t *out, size_t outmax, dns_transport_t transport,
-                  const struct sockaddr *client, dns_stats_t *st)
+                  const struct sockaddr *client, dns_ctx_t *ctx)
 {
+	dns_stats_t *st = &ctx->stats;
 	dns_query_t q;
+	if (client != NULL && client->sa_family != AF_INET && client->sa_family != AF_INET6)
+		client = NULL;        /* nothing geo/ could locate */
 	dns_parse_rc_t prc = dns_query_parse(&q, pkt, len);
 	if (prc == DNS_PARSE_DROP || outmax < 512) {
 		st->dropped++;
@@ -324,9 +596,28 @@ size_t dns_answer(const dns_snapshot_t *snap, const uint8_t *pkt, size_t len,
 			lim = outmax;
 	}
 
+	/* ECS (RFC 7871): used, and echoed, only when the server takes it and
+	 * the resolver is one we believe; otherwise ignored as if absent.  A
+	 * source prefix of 0 asks us not to use the subnet: the resolver's own
+	 * address then locates the client, with scope 0. */
+	bool ecs = prc == DNS_PARSE_OK && q.has_ecs && snap->opts.ecs &&
+	           ecs_trusted(&snap->opts, client);
+	ecs_sa_t ecs_addr;
+	geo_state_t geo;
+	geo.done = false;
+
 	resp_t r;
 	r.out = out;
 	r.snap = snap;
+	r.ctx = ctx;
+	r.geo = &geo;
+	r.geo_used = false;
+	r.locate = client;
+	if (ecs) {
+		st->ecs++;
+		if (q.ecs_source > 0)
+			r.locate = ecs_sockaddr(&q, &ecs_addr);
+	}
 	r.an = r.ns = r.ar = 0;
 	r.aa = false;
 	r.tc = false;
@@ -347,8 +638,9 @@ size_t dns_answer(const dns_snapshot_t *snap, const uint8_t *pkt, size_t len,
 	r.qend = r.pos;
 
 	bool nsid = q.has_edns && q.edns_nsid && snap->opts.nsid_len > 0;
-	size_t optlen = q.has_edns ? 11 + (nsid ? 4 + (size_t)snap->opts.nsid_len : 0) : 0;
-	r.lim = lim - optlen;     /* >= 512 - 11 - 132, far above the question's end */
+	size_t optlen = q.has_edns ? 11 + (nsid ? 4 + (size_t)snap->opts.nsid_len : 0) +
+	                             (ecs ? ecs_optlen(&q) : 0) : 0;
+	r.lim = lim - optlen;     /* >= 512 - 11 - 132 - 24, far above the question's end */
 
 	int rcode;
 	switch (prc) {
@@ -367,7 +659,7 @@ size_t dns_answer(const dns_snapshot_t *snap, const uint8_t *pkt, size_t len,
 	if (r.aa)
 		out[2] |= 0x04;
 	if (q.has_edns)
-		put_opt(&r, &q, rcode, nsid);
+		put_opt(&r, &q, rcode, nsid, ecs, ecs ? ecs_scope(&r, &q) : 0);
 	out[3] |= (uint8_t)(rcode & 0x0F);
 	dns_put16(out + 4, qd);
 	dns_put16(out + 6, r.an);

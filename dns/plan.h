@@ -4,13 +4,17 @@
  *
  * Services are numbered 0..n-1 at config time; the zone tree marks a service
  * name with its number (dns_zoneset_add_service) and the answer path reads
- * plan->services[n].  Later issues (geo, health, controller) extend an entry
- * with regions and weighted site choices; the worker side stays
- * "index -> precomputed wire".
+ * plan->services[n].  A service's answer depends on the client's location
+ * (DNS_PLAN_GEO: one choice per city, the first serving city in the client's
+ * order wins) or not (one choice).  Inside a choice, one site is drawn by
+ * weight per query, or every site is answered (DNS_PLAN_ALL).  The control
+ * thread (gtm/controller.c) recompiles the plan on every health or admin
+ * change; the worker side stays "index -> precomputed wire".
  */
 #pragma once
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,10 +28,40 @@ typedef struct dns_rrwire {
 	uint16_t *offsets;     /* owned; start of each record in wire */
 } dns_rrwire_t;
 
+/*
+ * One address family of a choice: the sites that serve it, each with its
+ * records, and the cumulative weights a query draws from.
+ */
+typedef struct dns_plan_pick {
+	uint16_t nsites;       /* 0: this family has no serving site here */
+	uint32_t total;        /* sum of the weights (> 0 when nsites > 0) */
+	uint32_t *cum;         /* owned; nsites cumulative weights, ascending */
+	dns_rrwire_t *sites;   /* owned; nsites RRsets, one per site */
+	dns_rrwire_t all;      /* every site's records together (answer = "all") */
+} dns_plan_pick_t;
+
+/* What one city (or, for a service whose answer does not depend on where the
+ * client is, the service as a whole) answers.  The controller decides which
+ * sites and weights go in; a choice may hold sites of other cities (spill). */
+typedef struct dns_plan_choice {
+	bool serving;          /* false: skip to the client's next city */
+	dns_plan_pick_t a;
+	dns_plan_pick_t aaaa;
+} dns_plan_choice_t;
+
+enum {
+	DNS_PLAN_GEO = 1 << 0, /* choices[] is indexed by city; walk the client's order */
+	DNS_PLAN_ALL = 1 << 1, /* answer every site of the choice, not one by weight */
+};
+
 typedef struct dns_plan_service {
 	uint32_t ttl;
-	dns_rrwire_t a;        /* A records, config order */
-	dns_rrwire_t aaaa;     /* AAAA records, config order */
+	uint8_t flags;               /* DNS_PLAN_* */
+	uint16_t nchoices;           /* GEO: the number of cities; else 1 */
+	dns_plan_choice_t *choices;  /* owned */
+	/* When no choice in the client's order serves (fail-open: every
+	 * endpoint, DESIGN.md).  Always answered with every site (as ALL). */
+	dns_plan_choice_t fallback;
 } dns_plan_service_t;
 
 typedef struct dns_plan {
@@ -35,11 +69,41 @@ typedef struct dns_plan {
 	dns_plan_service_t *services;
 } dns_plan_t;
 
+/* One site's contribution to a choice, as the controller hands it over. */
+typedef struct dns_plan_site {
+	uint32_t weight;             /* 0 leaves the site out */
+	const struct in_addr *a;     /* borrowed; copied */
+	size_t na;
+	const struct in6_addr *aaaa; /* borrowed; copied */
+	size_t naaaa;
+} dns_plan_site_t;
+
 /* A plan for `count` services, every one empty (NODATA for A and AAAA). */
 dns_plan_t *dns_plan_new(uint32_t count);
 
-/* Sets service `svc`'s answer: these addresses, in this order, with `ttl`.
- * Copies the addresses.  Control thread. */
+/*
+ * Shapes service `svc`: its TTL, DNS_PLAN_* flags, and the number of choices
+ * (the number of cities for DNS_PLAN_GEO, else 1).  Every choice starts not
+ * serving.  Control thread.
+ */
+void dns_plan_service_init(dns_plan_t *p, uint32_t svc, uint32_t ttl, uint8_t flags,
+                           uint16_t nchoices);
+
+/*
+ * Fills choice `choice` of service `svc` (or its fallback when choice is
+ * DNS_PLAN_FALLBACK) from `n` sites: each family's pick holds the sites with
+ * a weight > 0 and records of that family, in the order given.  The choice
+ * serves when any site was taken.  Copies everything.  Control thread.
+ */
+#define DNS_PLAN_FALLBACK UINT16_MAX
+void dns_plan_choice_set(dns_plan_t *p, uint32_t svc, uint16_t choice,
+                         const dns_plan_site_t *sites, size_t n);
+
+/* Sets service `svc`'s answer: these addresses, in this order, with `ttl`:
+ * one choice (not DNS_PLAN_GEO) of one site holding every address, answered
+ * whole (DNS_PLAN_ALL), and the same as the fallback.  The answer before
+ * geo steering; kept for callers that do not steer.  Copies the addresses.
+ * Control thread. */
 void dns_plan_set_addrs(dns_plan_t *p, uint32_t svc, uint32_t ttl,
                         const struct in_addr *a, size_t na,
                         const struct in6_addr *aaaa, size_t naaaa);

@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -84,7 +86,8 @@ typedef struct worker {
 	uint8_t *tcp_in;
 	uint8_t *tcp_out;
 
-	dns_stats_t stats;
+	/* Counters, rng and geo order cache: this worker's alone. */
+	dns_ctx_t ctx;
 } worker_t;
 
 struct dns_server {
@@ -99,6 +102,7 @@ typedef struct tcp_conn {
 	worker_t *w;
 	struct bufferevent *bev;
 	int closing;
+	struct sockaddr_storage peer;   /* the client, for geo steering */
 	struct tcp_conn *prev, *next;   /* the worker's open connections */
 } tcp_conn_t;
 
@@ -210,18 +214,18 @@ static int address_taken(const dns_addr_t *a, gtm_diag_t *diag)
 void dns_server_answer_batch(unsigned n, uint8_t *const *in, const size_t *inlen,
                              const struct sockaddr_storage *from,
                              uint8_t *const *out, size_t outmax, size_t *outlen,
-                             dns_stats_t *st)
+                             dns_ctx_t *ctx)
 {
 	dns_snapshot_read_lock();
 	const dns_snapshot_t *snap = dns_snapshot_current();
 	for (unsigned i = 0; i < n; i++) {
 		if (snap == NULL) {
 			outlen[i] = 0;
-			st->dropped++;
+			ctx->stats.dropped++;
 			continue;
 		}
 		outlen[i] = dns_answer(snap, in[i], inlen[i], out[i], outmax, DNS_TRANSPORT_UDP,
-		                       (const struct sockaddr *)&from[i], st);
+		                       (const struct sockaddr *)&from[i], ctx);
 	}
 	dns_snapshot_read_unlock();
 }
@@ -284,7 +288,7 @@ static void udp_read(evutil_socket_t fd, short what, void *arg)
 			w->in_len[i] = (w->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 : w->in_msgs[i].msg_len;
 		}
 		dns_server_answer_batch((unsigned)n, w->in_buf, w->in_len, w->from,
-		                        w->out_buf, UDP_BUF, w->out_len, &w->stats);
+		                        w->out_buf, UDP_BUF, w->out_len, &w->ctx);
 
 		unsigned m = 0;
 		for (int i = 0; i < n; i++) {
@@ -321,7 +325,7 @@ static void udp_read(evutil_socket_t fd, short what, void *arg)
 			/* A full send buffer or an unreachable client: skip that
 			 * one answer (the client retries) rather than spin. */
 			sent++;
-			w->stats.dropped++;
+			w->ctx.stats.dropped++;
 		}
 		if (n < UDP_BATCH)
 			return;
@@ -364,7 +368,8 @@ static void tcp_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, 2);
 		evbuffer_remove(in, w->tcp_in, qlen);
 		size_t alen = snap ? dns_answer(snap, w->tcp_in, qlen, w->tcp_out + 2, DNS_TCP_MAX,
-		                                DNS_TRANSPORT_TCP, NULL, &w->stats) : 0;
+		                                DNS_TRANSPORT_TCP,
+		                                (const struct sockaddr *)&c->peer, &w->ctx) : 0;
 		if (alen == 0) {
 			/* A query we drop (QR=1, runt) ends the conversation:
 			 * the stream may no longer be framed as the client thinks. */
@@ -406,7 +411,7 @@ static void tcp_event(struct bufferevent *bev, short what, void *arg)
 {
 	tcp_conn_t *c = arg;
 	if (what & BEV_EVENT_TIMEOUT)
-		c->w->stats.tcp_timeouts++;
+		c->w->ctx.stats.tcp_timeouts++;
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
 		/* The client half-closed after its last query: send the rest. */
@@ -421,9 +426,9 @@ static void tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sock
                        int salen, void *arg)
 {
 	worker_t *w = arg;
-	(void)l; (void)sa; (void)salen;
+	(void)l;
 	if (w->tcp_clients >= w->tcp_max) {
-		w->stats.tcp_rejected++;
+		w->ctx.stats.tcp_rejected++;
 		close(fd);
 		return;
 	}
@@ -435,6 +440,10 @@ static void tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sock
 	tcp_conn_t *c = gtm_xcalloc(1, sizeof(*c));
 	c->w = w;
 	c->bev = bev;
+	if (sa != NULL && salen > 0 && (size_t)salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, (size_t)salen);
+	else
+		c->peer.ss_family = AF_UNSPEC;   /* unlocated */
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -479,8 +488,24 @@ static void worker_free(worker_t *w)
 	}
 	free(w->tcp_in);
 	free(w->tcp_out);
+	dns_ctx_clear(&w->ctx);
 	if (w->base)
 		event_base_free(w->base);
+}
+
+/* A seed for a worker's weighted choices: from the kernel, or, should
+ * getrandom() fail, from the clock, the pid and the worker number.  The
+ * draws need no secrecy, only workers (and restarts) that differ. */
+static uint64_t worker_seed(unsigned id)
+{
+	uint64_t seed = 0;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed) || seed == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = ((uint64_t)ts.tv_sec * 1000000007ull) ^ (uint64_t)ts.tv_nsec ^
+		       ((uint64_t)getpid() << 32) ^ ((uint64_t)(id + 1) * 0x9E3779B97F4A7C15ull);
+	}
+	return seed;
 }
 
 static int worker_init(dns_server_t *s, worker_t *w, unsigned id, gtm_diag_t *diag)
@@ -502,6 +527,7 @@ static int worker_init(dns_server_t *s, worker_t *w, unsigned id, gtm_diag_t *di
 	}
 	w->tcp_in = gtm_xmalloc(65535);
 	w->tcp_out = gtm_xmalloc(DNS_TCP_MAX + 2);
+	dns_ctx_init(&w->ctx, worker_seed(id), DNS_GEO_CACHE_SLOTS);
 	unsigned n = s->nworkers;
 	w->tcp_max = (s->conf.tcp_max_clients + n - 1) / n;
 
@@ -619,5 +645,5 @@ void dns_server_stats(const dns_server_t *s, dns_stats_t *sum)
 {
 	memset(sum, 0, sizeof(*sum));
 	for (unsigned i = 0; i < s->nworkers; i++)
-		dns_stats_add(sum, &s->workers[i].stats);
+		dns_stats_add(sum, &s->workers[i].ctx.stats);
 }

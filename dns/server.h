@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "common/diag.h"
+#include "dns/answer.h"
 #include "dns/stats.h"
 
 typedef struct dns_addr {
@@ -61,4 +62,4 @@ void dns_server_stats(const dns_server_t *s, dns_stats_t *sum);
 void dns_server_answer_batch(unsigned n, uint8_t *const *in, const size_t *inlen,
                              const struct sockaddr_storage *from,
                              uint8_t *const *out, size_t outmax, size_t *outlen,
-                             dns_stats_t *st);
+                             dns_ctx_t *ctx);

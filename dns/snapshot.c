@@ -25,11 +25,24 @@ dns_snapshot_t *dns_snapshot_new(dns_zoneset_t *zones, dns_plan_t *plan, const d
 	return s;
 }
 
+void dns_snapshot_set_geo(dns_snapshot_t *s, geo_db_t *db, geo_map_t *map)
+{
+	/* Ref before unref: setting the same handle again keeps it alive. */
+	geo_db_ref(db);
+	geo_map_ref(map);
+	geo_db_unref(s->geo_db);
+	geo_map_unref(s->geo_map);
+	s->geo_db = db;
+	s->geo_map = map;
+}
+
 void dns_snapshot_free(dns_snapshot_t *s)
 {
 	if (s == NULL)
 		return;
 	dns_zoneset_unref(s->zones);
+	geo_db_unref(s->geo_db);
+	geo_map_unref(s->geo_map);
 	dns_plan_free(s->plan);
 	free(s);
 }

@@ -11,12 +11,23 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dns/plan.h"
 #include "dns/zone.h"
+#include "geo/db.h"
+#include "geo/map.h"
 
 #define DNS_NSID_MAX 128
+#define DNS_ECS_TRUSTED_MAX 64
+
+/* A network allowed to send EDNS Client Subnet (server side of RFC 7871). */
+typedef struct dns_net {
+	uint8_t family;        /* AF_INET or AF_INET6 */
+	uint8_t prefix;
+	uint8_t addr[16];      /* network bytes, host bits zero */
+} dns_net_t;
 
 typedef struct dns_opts {
 	/* EDNS UDP payload size we advertise, and the cap on any UDP answer
@@ -26,12 +37,21 @@ typedef struct dns_opts {
 	/* NSID (RFC 5001) payload; nsid_len 0 means not configured. */
 	uint8_t nsid_len;
 	uint8_t nsid[DNS_NSID_MAX];
+	/* EDNS Client Subnet: when false the option is ignored (and not
+	 * echoed) and clients are located by their source address. */
+	bool ecs;
+	/* Resolvers whose ECS we believe; 0 entries = every resolver.  ECS
+	 * from others is ignored as when ecs is false. */
+	uint16_t n_ecs_trusted;
+	dns_net_t ecs_trusted[DNS_ECS_TRUSTED_MAX];
 } dns_opts_t;
 
 typedef struct dns_snapshot {
 	uint64_t generation;
 	dns_zoneset_t *zones;     /* shared between snapshots; one reference held */
 	dns_plan_t *plan;         /* owned */
+	geo_db_t *geo_db;         /* NULL: no database, every client unlocated; one reference held */
+	geo_map_t *geo_map;       /* NULL only in tests without geo services; one reference held */
 	dns_opts_t opts;
 } dns_snapshot_t;
 
@@ -39,7 +59,13 @@ typedef struct dns_snapshot {
  * ownership of `plan`.  Control thread. */
 dns_snapshot_t *dns_snapshot_new(dns_zoneset_t *zones, dns_plan_t *plan, const dns_opts_t *opts);
 
-/* Drops the zone reference, frees the plan and the snapshot.  NULL is a no-op. */
+/* Attaches the GeoIP database and the city map (either may be NULL), taking
+ * a reference on each (geo_db_ref, geo_map_ref): both are shared between
+ * snapshots, so that a health flip rebuilds only the plan and the workers'
+ * order caches stay warm.  Control thread. */
+void dns_snapshot_set_geo(dns_snapshot_t *s, geo_db_t *db, geo_map_t *map);
+
+/* Drops the zone and geo references, frees the plan and the snapshot.  NULL is a no-op. */
 void dns_snapshot_free(dns_snapshot_t *s);
 
 /* Makes `s` the current snapshot (its generation is set to the previous

@@ -21,6 +21,9 @@ typedef struct dns_stats {
 	uint64_t truncated;   /* UDP answers sent with TC=1 */
 	uint64_t dropped;     /* packets not answered (QR=1, runt) */
 	uint64_t edns;        /* queries that carried OPT */
+	uint64_t ecs;         /* queries whose EDNS Client Subnet was used (and echoed) */
+	uint64_t geo;         /* answers of a steered (DNS_PLAN_GEO) service: client located */
+	uint64_t fallback;    /* service answers from the fallback: nothing serving (fail open) */
 	uint64_t tcp_rejected;  /* TCP connections closed at once: over tcp_max_clients */
 	uint64_t tcp_timeouts;  /* TCP connections closed for idleness */
 } dns_stats_t;

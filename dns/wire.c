@@ -178,6 +178,45 @@ static size_t qname_read(dns_query_t *q, const uint8_t *pkt, size_t len, size_t 
 }
 
 /*
+ * Reads an EDNS Client Subnet option (RFC 7871 6) of `olen` bytes at `o`.
+ * Everything RFC 7871 7.1.2 lets a server refuse is refused (the caller
+ * answers FORMERR): a second ECS option, an unknown family, a source
+ * prefix longer than the family's address, a non-zero scope (it must be 0
+ * in queries), an address that is not exactly as long as the source prefix
+ * needs, or one with bits set beyond the prefix.  The last two make the
+ * address canonical, which is what lets the answer echo it as it came.
+ */
+static bool ecs_read(dns_query_t *q, const uint8_t *o, size_t olen)
+{
+	if (q->has_ecs || olen < 4)
+		return false;
+	uint16_t family = dns_get16(o);
+	unsigned source = o[2];
+	unsigned scope = o[3];
+	unsigned bits;
+	if (family == DNS_ECS_IPV4)
+		bits = 32;
+	else if (family == DNS_ECS_IPV6)
+		bits = 128;
+	else
+		return false;
+	if (source > bits || scope != 0)
+		return false;
+	size_t alen = (source + 7) / 8;
+	if (olen - 4 != alen)
+		return false;
+	if ((source & 7) != 0 && (o[4 + alen - 1] & (0xFFu >> (source & 7))) != 0)
+		return false;
+	memset(q->ecs_addr, 0, sizeof(q->ecs_addr));
+	if (alen > 0)
+		memcpy(q->ecs_addr, o + 4, alen);
+	q->ecs_family = (uint8_t)family;
+	q->ecs_source = (uint8_t)source;
+	q->has_ecs = true;
+	return true;
+}
+
+/*
  * Reads the OPT RR whose fixed part starts at `p` (TYPE already known) and
  * whose RDATA is rd[0..rdlen).  Options are read in a loop so that later
  * ones (ECS, cookies) slot in as new cases.
@@ -206,6 +245,12 @@ static bool opt_read(dns_query_t *q, const uint8_t *p, const uint8_t *rd, size_t
 			 * rather than refused, as other servers do. */
 			q->edns_nsid = true;
 			break;
+		case DNS_EDNS_ECS:
+			/* Options of another EDNS version mean what that version
+			 * says; such a query gets BADVERS, so leave them. */
+			if (q->edns_version == 0 && !ecs_read(q, rd + pos, olen))
+				return false;
+			break;
 		default:
 			break;           /* unknown options are ignored (RFC 6891 6.1.2) */
 		}
@@ -224,6 +269,7 @@ dns_parse_rc_t dns_query_parse(dns_query_t *q, const uint8_t *pkt, size_t len)
 	q->edns_do = false;
 	q->edns_udp = 512;
 	q->edns_nsid = false;
+	q->has_ecs = false;
 	q->qtype = 0;
 	q->qclass = 0;
 

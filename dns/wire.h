@@ -39,6 +39,8 @@ enum {
 	DNS_RCODE_BADVERS = 16,   /* extended: only through OPT */
 };
 enum { DNS_EDNS_NSID = 3, DNS_EDNS_ECS = 8 };
+/* ECS FAMILY (RFC 7871 6: IANA address family numbers). */
+enum { DNS_ECS_IPV4 = 1, DNS_ECS_IPV6 = 2 };
 
 /* What dns_query_parse() concluded about a packet. */
 typedef enum dns_parse_rc {
@@ -79,6 +81,13 @@ typedef struct dns_query {
 	bool edns_do;
 	uint16_t edns_udp;              /* the client's payload size, raised to 512 */
 	bool edns_nsid;                 /* NSID (RFC 5001) was requested */
+
+	/* EDNS Client Subnet (RFC 7871), valid when has_ecs: one well-formed
+	 * option in an OPT of version 0. */
+	bool has_ecs;
+	uint8_t ecs_family;             /* DNS_ECS_IPV4 or DNS_ECS_IPV6 */
+	uint8_t ecs_source;             /* SOURCE PREFIX-LENGTH, <= 32 or <= 128 */
+	uint8_t ecs_addr[16];           /* ADDRESS, network order, zero-padded */
 } dns_query_t;
 
 /*
@@ -87,13 +96,20 @@ typedef struct dns_query {
  * answer and authority sections (each RR checked and skipped; a query
  * normally has none) and the additional section, where one OPT RR (owner
  * root) is read and any other RR skipped.  Unknown EDNS options are
- * ignored.
+ * ignored.  In an OPT of version 0, an ECS option (RFC 7871 6 and 7.1.2)
+ * is read into has_ecs/ecs_*; it is malformed (FORMERR) when it is shorter
+ * than 4 bytes, its FAMILY is not 1 or 2, its SOURCE PREFIX-LENGTH passes
+ * 32 or 128, its SCOPE PREFIX-LENGTH is not 0, its ADDRESS is not exactly
+ * ceil(SOURCE / 8) bytes or has a bit set beyond SOURCE, or when a second
+ * ECS option follows.  (In an OPT of a version we do not speak the options
+ * are not read: the answer is BADVERS.)
  *
  * Returns a dns_parse_rc_t.  The checks run in this order: runt or QR=1 ->
  * DROP; opcode -> NOTIMP (the question is read for the echo when it parses);
  * any malformation (QDCOUNT != 1, truncation, bad label, name > 255 bytes,
  * pointer in QNAME, QTYPE OPT, OPT twice, OPT not owned by the root or
- * outside the additional section, bytes after the last RR) -> FORMERR;
+ * outside the additional section, a malformed EDNS option list or ECS
+ * option, bytes after the last RR) -> FORMERR;
  * EDNS version > 0 -> BADVERS.  Thread-safe, no allocation.
  */
 dns_parse_rc_t dns_query_parse(dns_query_t *q, const uint8_t *pkt, size_t len);

@@ -59,6 +59,9 @@ struct geo_db {
 	const char **coord_parent;
 	const char *coord_leaf[2][2];
 	uint32_t gen;
+	/* References (geo_db_ref/unref): snapshots share one database.  Only
+	 * the control thread touches it, so a plain counter is enough. */
+	unsigned refs;
 };
 
 static atomic_uint_fast32_t db_generation;
@@ -449,6 +452,7 @@ geo_db_t *geo_db_open(const char *path, const char *path_v6, const geo_fields_t 
                       gtm_diag_t *diag)
 {
 	geo_db_t *db = gtm_xcalloc(1, sizeof(*db));
+	db->refs = 1;
 	const char *texts[F_COUNT] = {
 		fields->country, fields->continent, fields->subdivision, fields->latitude, fields->longitude,
 	};
@@ -505,10 +509,8 @@ fail:
 	return NULL;
 }
 
-void geo_db_free(geo_db_t *db)
+static void db_destroy(geo_db_t *db)
 {
-	if (db == NULL)
-		return;
 	for (unsigned i = 0; i < 2; i++) {
 		if (db->file[i].open)
 			MMDB_close(&db->file[i].mmdb);
@@ -521,6 +523,26 @@ void geo_db_free(geo_db_t *db)
 		free(db->pathtext[f]);
 	}
 	free(db);
+}
+
+void geo_db_ref(geo_db_t *db)
+{
+	if (db != NULL)
+		db->refs++;
+}
+
+void geo_db_unref(geo_db_t *db)
+{
+	if (db == NULL)
+		return;
+	gtm_assert(db->refs > 0);
+	if (--db->refs == 0)
+		db_destroy(db);
+}
+
+void geo_db_free(geo_db_t *db)
+{
+	geo_db_unref(db);
 }
 
 bool geo_db_changed(const geo_db_t *db)

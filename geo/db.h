@@ -98,7 +98,18 @@ typedef struct geo_db geo_db_t;
 geo_db_t *geo_db_open(const char *path, const char *path_v6, const geo_fields_t *fields,
                       gtm_diag_t *diag);
 
-/* Unmaps and frees.  NULL does nothing.  Control thread, after readers are done. */
+/*
+ * Reference counting, so that snapshots can share one open database: a new
+ * database holds one reference (the opener's).  geo_db_ref() adds one;
+ * geo_db_unref() drops one and unmaps and frees at zero.  NULL does
+ * nothing.  Plain counters: control thread only, and the last unref only
+ * after readers are done (after an RCU grace period).
+ */
+void geo_db_ref(geo_db_t *db);
+void geo_db_unref(geo_db_t *db);
+
+/* The same as geo_db_unref(): drops the caller's reference (frees the
+ * database when it was the last).  NULL does nothing.  Control thread. */
 void geo_db_free(geo_db_t *db);
 
 /*

@@ -19,6 +19,7 @@
 
 #include "common/alloc.h"
 #include "common/errcode.h"
+#include "common/log.h"
 #include "geo/continent.h"
 #include "geo/map.h"
 
@@ -69,6 +70,9 @@ struct geo_map {
 	int32_t continent[NCONTINENTS];
 	struct subdiv *subdivs;
 	size_t nsubdivs;
+
+	/* References (geo_map_ref/unref), control thread only. */
+	unsigned refs;
 };
 
 static atomic_uint_fast32_t map_generation;
@@ -116,6 +120,7 @@ geo_map_t *geo_map_new(const char *name, const geo_point_t *cities, size_t n, gt
 	}
 
 	geo_map_t *m = gtm_xcalloc(1, sizeof(*m));
+	m->refs = 1;
 	m->name = gtm_xstrdup(who);
 	m->n = n;
 	m->gen = (uint32_t)atomic_fetch_add(&map_generation, 1) + 1;
@@ -142,10 +147,8 @@ geo_map_t *geo_map_new(const char *name, const geo_point_t *cities, size_t n, gt
 	return m;
 }
 
-void geo_map_free(geo_map_t *m)
+static void map_destroy(geo_map_t *m)
 {
-	if (m == NULL)
-		return;
 	for (size_t i = 0; i < m->nrules; i++)
 		free(m->rules[i].cities);
 	free(m->rules);
@@ -156,6 +159,26 @@ void geo_map_free(geo_map_t *m)
 	free(m->cities);
 	free(m->name);
 	free(m);
+}
+
+void geo_map_ref(geo_map_t *m)
+{
+	if (m != NULL)
+		m->refs++;
+}
+
+void geo_map_unref(geo_map_t *m)
+{
+	if (m == NULL)
+		return;
+	gtm_assert(m->refs > 0);
+	if (--m->refs == 0)
+		map_destroy(m);
+}
+
+void geo_map_free(geo_map_t *m)
+{
+	geo_map_unref(m);
 }
 
 size_t geo_map_ncities(const geo_map_t *m)

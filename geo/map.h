@@ -86,7 +86,17 @@ double geo_distance_km(double lat1, double lon1, double lat2, double lon2);
  */
 geo_map_t *geo_map_new(const char *name, const geo_point_t *cities, size_t n, gtm_diag_t *diag);
 
-/* Frees.  NULL does nothing.  Control thread, after readers are done. */
+/*
+ * Reference counting, so that snapshots can share one map: a new map holds
+ * one reference (its builder's).  geo_map_ref() adds one; geo_map_unref()
+ * drops one and frees at zero.  NULL does nothing.  Control thread only;
+ * the last unref only after readers are done.
+ */
+void geo_map_ref(geo_map_t *m);
+void geo_map_unref(geo_map_t *m);
+
+/* The same as geo_map_unref(): drops the caller's reference.  NULL does
+ * nothing.  Control thread, after readers are done. */
 void geo_map_free(geo_map_t *m);
 
 /* Number of cities, i.e. what geo_map_order() writes. */

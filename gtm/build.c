@@ -1,12 +1,15 @@
 /*
- * From a checked configuration to a snapshot the DNS workers can serve:
- * zones from their files, service names marked in the zone tree, and the
- * answer plan compiled to wire fragments.  Control thread, at start and at
- * every reload; a reload that fails here leaves the running snapshot alone.
+ * From a checked configuration to snapshots the DNS workers can serve:
+ * zones from their files, service names marked in the zone tree, the GeoIP
+ * database and city map, and the answer plan (gtm/controller.c) compiled to
+ * wire fragments.  Control thread, at start and at every reload; a reload
+ * that fails here leaves the running snapshot alone.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -14,12 +17,18 @@
 #include "common/log.h"
 #include "dns/plan.h"
 #include "dns/zone.h"
+#include "geo/db.h"
+#include "geo/map.h"
 #include "gtm/build.h"
 
 void gtm_build_opts(const gtm_conf_t *conf, dns_opts_t *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->udp_max = conf->edns_udp_size;
+	opts->ecs = conf->geo.ecs;
+	opts->n_ecs_trusted = conf->geo.n_ecs_trusted;
+	memcpy(opts->ecs_trusted, conf->geo.ecs_trusted,
+	       conf->geo.n_ecs_trusted * sizeof(opts->ecs_trusted[0]));
 	if (conf->nsid == NULL)
 		return;
 	if (strcmp(conf->nsid, "hostname") == 0) {
@@ -43,32 +52,88 @@ void gtm_build_opts(const gtm_conf_t *conf, dns_opts_t *opts)
 	opts->nsid_len = (uint8_t)n;
 }
 
-/* Every endpoint of each service in config order, split by family. */
-static dns_plan_t *build_plan(const gtm_conf_t *conf)
+/* What a database file looked like on disk, to recognise one that failed. */
+typedef struct file_sig {
+	bool ok;                   /* stat() worked */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+} file_sig_t;
+
+struct gtm_build {
+	const gtm_conf_t *conf;    /* borrowed */
+	dns_zoneset_t *zones;      /* one reference */
+	geo_db_t *db;              /* one reference; NULL: no database */
+	geo_map_t *map;            /* one reference; NULL: no cities */
+	bool failed;               /* the last reopen failed on files like these: */
+	file_sig_t failed_sig[2];
+};
+
+static void file_sig_read(const char *path, file_sig_t *sig)
 {
-	dns_plan_t *plan = dns_plan_new((uint32_t)conf->nservices);
-	for (size_t i = 0; i < conf->nservices; i++) {
-		const gtm_service_t *svc = &conf->services[i];
-		struct in_addr *a = gtm_xcalloc(svc->nendpoints, sizeof(*a));
-		struct in6_addr *aaaa = gtm_xcalloc(svc->nendpoints, sizeof(*aaaa));
-		size_t na = 0, naaaa = 0;
-		for (size_t j = 0; j < svc->nendpoints; j++) {
-			const gtm_endpoint_t *ep = &svc->endpoints[j];
-			if (ep->family == AF_INET)
-				a[na++] = ep->addr.v4;
-			else
-				aaaa[naaaa++] = ep->addr.v6;
-		}
-		dns_plan_set_addrs(plan, (uint32_t)i, svc->ttl, a, na, aaaa, naaaa);
-		free(a);
-		free(aaaa);
-	}
-	return plan;
+	struct stat st;
+	memset(sig, 0, sizeof(*sig));
+	if (path == NULL || stat(path, &st) != 0)
+		return;
+	*sig = (file_sig_t){ true, st.st_dev, st.st_ino, st.st_size, st.st_mtim };
 }
 
-dns_snapshot_t *gtm_build_snapshot(const gtm_conf_t *conf, gtm_diag_t *diag)
+static bool file_sig_eq(const file_sig_t *a, const file_sig_t *b)
 {
-	dns_snapshot_t *snap = NULL;
+	return a->ok == b->ok && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static geo_db_t *open_db(const gtm_conf_t *conf, gtm_diag_t *diag)
+{
+	geo_fields_t fields;
+	gtm_geo_fields(&conf->geo, &fields);
+	return geo_db_open(conf->geo.db, conf->geo.db_v6, &fields, diag);
+}
+
+typedef int (*map_add_fn_t)(geo_map_t *m, const char *key, const uint16_t *cities, size_t n,
+                            gtm_diag_t *diag, const char *file, int line);
+
+/* The map of the cities, rules and default order.  The loader has checked
+ * every rule against the same geo/ functions, so errors here would be a
+ * bug; they are reported all the same. */
+static geo_map_t *build_map(const gtm_conf_t *conf, gtm_diag_t *diag)
+{
+	static const map_add_fn_t add[] = {
+		[GTM_GEO_CIDR] = geo_map_add_cidr,
+		[GTM_GEO_COUNTRY] = geo_map_add_country,
+		[GTM_GEO_CONTINENT] = geo_map_add_continent,
+		[GTM_GEO_SUBDIVISION] = geo_map_add_subdivision,
+	};
+	if (conf->ncities == 0)
+		return NULL;
+	geo_point_t *pts = gtm_xcalloc(conf->ncities, sizeof(*pts));
+	for (size_t i = 0; i < conf->ncities; i++)
+		pts[i] = (geo_point_t){ conf->cities[i].lat, conf->cities[i].lon };
+	geo_map_t *m = geo_map_new("geo.maps", pts, conf->ncities, diag);
+	free(pts);
+	if (m == NULL)
+		return NULL;
+	int rc = 0;
+	for (size_t i = 0; i < conf->geo.nrules; i++) {
+		const gtm_geo_rule_t *r = &conf->geo.rules[i];
+		if (add[r->kind](m, r->key, r->cities, r->ncities, diag, conf->path, r->line) != 0)
+			rc = GTM_EINVAL;
+	}
+	if (conf->geo.ndefault_order > 0 &&
+	    geo_map_set_default(m, conf->geo.default_order, conf->geo.ndefault_order, diag,
+	                        conf->path, conf->geo.default_line) != 0)
+		rc = GTM_EINVAL;
+	if (rc != 0) {
+		geo_map_unref(m);
+		return NULL;
+	}
+	return m;
+}
+
+static dns_zoneset_t *build_zones(const gtm_conf_t *conf, gtm_diag_t *diag)
+{
 	dns_zoneset_t *zs = dns_zoneset_new();
 	size_t errors = diag->count;
 	int rc = 0;
@@ -81,7 +146,7 @@ dns_snapshot_t *gtm_build_snapshot(const gtm_conf_t *conf, gtm_diag_t *diag)
 	/* A zone that did not load would make every service in it look like
 	 * "outside every zone": report the zone problems alone. */
 	if (rc != 0 || diag->count > errors)
-		goto finish;
+		goto fail;
 
 	for (size_t i = 0; i < conf->nservices; i++) {
 		int r = dns_zoneset_add_service(zs, conf->services[i].name, (uint32_t)i,
@@ -90,21 +155,101 @@ dns_snapshot_t *gtm_build_snapshot(const gtm_conf_t *conf, gtm_diag_t *diag)
 			rc = r;
 	}
 	if (rc != 0 || diag->count > errors)
-		goto finish;
+		goto fail;
 
 	rc = dns_zoneset_freeze(zs, diag);
 	if (rc != 0 || diag->count > errors)
-		goto finish;
-
-	dns_opts_t opts;
-	gtm_build_opts(conf, &opts);
-	snap = dns_snapshot_new(zs, build_plan(conf), &opts);
-finish:
+		goto fail;
+	return zs;
+fail:
 	/* Every failure must say why; the dns module always does, but a
 	 * silent refusal would be the worst message of all. */
-	if (snap == NULL && diag->count == errors)
+	if (diag->count == errors)
 		gtm_diag_add(diag, conf->path, 0, "cannot build the zones (%s)",
 		             gtm_strerror(rc ? rc : GTM_EINVAL));
 	dns_zoneset_unref(zs);
+	return NULL;
+}
+
+gtm_build_t *gtm_build_new(const gtm_conf_t *conf, gtm_diag_t *diag)
+{
+	gtm_build_t *b = gtm_xcalloc(1, sizeof(*b));
+	size_t errors = diag->count;
+	b->conf = conf;
+	b->zones = build_zones(conf, diag);
+	/* The database is checked even when a zone failed, so that one run of
+	 * gtmd -t reports both. */
+	if (conf->geo.db != NULL)
+		b->db = open_db(conf, diag);
+	b->map = build_map(conf, diag);
+	if (b->zones == NULL || (conf->geo.db != NULL && b->db == NULL) ||
+	    (conf->ncities > 0 && b->map == NULL) || diag->count > errors) {
+		if (diag->count == errors)
+			gtm_diag_add(diag, conf->path, 0, "cannot build the snapshot");
+		gtm_build_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+void gtm_build_free(gtm_build_t *b)
+{
+	if (b == NULL)
+		return;
+	dns_zoneset_unref(b->zones);
+	geo_db_unref(b->db);
+	geo_map_unref(b->map);
+	free(b);
+}
+
+dns_snapshot_t *gtm_build_snapshot(gtm_build_t *b, const gtm_health_t *health)
+{
+	dns_opts_t opts;
+	gtm_build_opts(b->conf, &opts);
+	dns_snapshot_t *snap = dns_snapshot_new(b->zones, gtm_controller_plan(b->conf, health), &opts);
+	dns_snapshot_set_geo(snap, b->db, b->map);
 	return snap;
+}
+
+bool gtm_build_geo_changed(const gtm_build_t *b)
+{
+	if (b->db == NULL || !geo_db_changed(b->db))
+		return false;
+	if (!b->failed)
+		return true;
+	file_sig_t now[2];
+	file_sig_read(b->conf->geo.db, &now[0]);
+	file_sig_read(b->conf->geo.db_v6, &now[1]);
+	return !file_sig_eq(&now[0], &b->failed_sig[0]) || !file_sig_eq(&now[1], &b->failed_sig[1]);
+}
+
+int gtm_build_reopen_geo(gtm_build_t *b, gtm_diag_t *diag)
+{
+	if (b->conf->geo.db == NULL)
+		return 0;
+	/* Read the files' state before opening, so that a file replaced
+	 * while it is opened is tried again at the next poll. */
+	file_sig_t sig[2];
+	file_sig_read(b->conf->geo.db, &sig[0]);
+	file_sig_read(b->conf->geo.db_v6, &sig[1]);
+	size_t errors = diag->count;
+	geo_db_t *db = open_db(b->conf, diag);
+	if (db == NULL) {
+		if (diag->count == errors)
+			gtm_diag_add(diag, b->conf->geo.db, 0, "cannot open GeoIP database");
+		b->failed = true;
+		memcpy(b->failed_sig, sig, sizeof(sig));
+		return GTM_EINVAL;
+	}
+	geo_db_unref(b->db);
+	b->db = db;
+	b->failed = false;
+	return 0;
+}
+
+int gtm_build_describe_geo(const gtm_build_t *b, char *buf, size_t len)
+{
+	if (b->db == NULL)
+		return snprintf(buf, len, "none");
+	return geo_db_describe(b->db, buf, len);
 }

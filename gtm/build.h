@@ -1,19 +1,77 @@
 /*
- * From a checked configuration to a publishable snapshot: loads the zone
- * files, marks the service names, compiles the answer plan.  Control thread.
+ * From a checked configuration to snapshots the DNS workers can serve.
+ *
+ * A gtm_build_t is what the control thread keeps for the configuration it
+ * serves, so that a new snapshot (a health flip, a drain, a replaced GeoIP
+ * file) costs only a new plan:
+ *
+ *   zones     loaded from their files once per configuration (ldns), with
+ *             the service names marked;
+ *   geo db    the GeoIP database (geo_db_open), NULL when geo.databases is
+ *             not configured;
+ *   geo map   the cities' coordinates, geo.maps rules and geo.default_order
+ *             (geo_map_new), NULL only when there are no cities.
+ *
+ * Ownership: the gtm_build_t holds one reference on each of the three.
+ * Every snapshot it makes takes its own (dns_snapshot_new on the zones,
+ * dns_snapshot_set_geo on db and map), so the build may be freed, or its
+ * database swapped, while snapshots made from it are still served; the
+ * last holder frees.  References are counted on the control thread only
+ * (snapshots are freed there, after a grace period).
+ *
+ * Every function here runs on the control thread.
  */
 #pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "common/diag.h"
 #include "dns/snapshot.h"
 #include "gtm/conf.h"
+#include "gtm/controller.h"
+
+typedef struct gtm_build gtm_build_t;
 
 /*
- * Builds a snapshot for `conf`: zones (ldns), service names and the plan
- * (every endpoint of a service, in config order, at the service TTL).
- * Returns NULL with every problem in `diag`.
+ * Loads what `conf` names: zone files, service names, the GeoIP database
+ * (if configured, with the schema's field paths) and the city map.  `conf`
+ * is borrowed and must outlive the build.  Returns NULL with every problem
+ * in `diag` ("file:line: message", or "file: message" about a zone or
+ * database file).
  */
-dns_snapshot_t *gtm_build_snapshot(const gtm_conf_t *conf, gtm_diag_t *diag);
+gtm_build_t *gtm_build_new(const gtm_conf_t *conf, gtm_diag_t *diag);
 
-/* The dns_opts_t for `conf` (EDNS size, NSID). */
+/* Drops the build's references.  NULL is a no-op. */
+void gtm_build_free(gtm_build_t *b);
+
+/*
+ * A new snapshot: the build's zones, database and map, the plan that
+ * gtm_controller_plan() makes for `health` (NULL: every endpoint up) and
+ * the options of gtm_build_opts().  The caller owns it (and normally hands
+ * it to dns_snapshot_publish).  Never fails.
+ */
+dns_snapshot_t *gtm_build_snapshot(gtm_build_t *b, const gtm_health_t *health);
+
+/*
+ * True when the database file(s) the build opened have been replaced or
+ * changed on disk since (geo_db_changed()) and differ from the last
+ * attempt that failed, so that a broken file is tried (and reported) once,
+ * not at every poll.  False without a database.
+ */
+bool gtm_build_geo_changed(const gtm_build_t *b);
+
+/*
+ * Opens the configured database file(s) again.  On success the build holds
+ * the new database (the old one lives on in the snapshots that hold it) and
+ * 0 is returned; the next gtm_build_snapshot() serves it.  On failure the
+ * old database stays, the problems are in `diag`, the file's state is
+ * remembered for gtm_build_geo_changed(), and a negative GTM_E* is returned.
+ */
+int gtm_build_reopen_geo(gtm_build_t *b, gtm_diag_t *diag);
+
+/* geo_db_describe() of the current database, or "none". */
+int gtm_build_describe_geo(const gtm_build_t *b, char *buf, size_t len);
+
+/* The dns_opts_t for `conf` (EDNS size, NSID, ECS). */
 void gtm_build_opts(const gtm_conf_t *conf, dns_opts_t *opts);

@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "dns/snapshot.h"
 #include "dns/wire.h"
+#include "geo/map.h"
 #include "gtm/conf.h"
 
 /* ------------------------------------------------------------------------ */
@@ -56,6 +57,7 @@ typedef struct srcfile {
 
 typedef struct ctx {
 	const char *path;     /* as given by the caller */
+	geo_map_t *check_map; /* while geo is read: a map that checks each rule */
 	const char *dir;      /* its folder, NULL for the current one */
 	gtm_conf_t *conf;
 	msg_t *msgs;
@@ -222,6 +224,7 @@ typedef enum ktype {
 	KT_NUM,     /* integer or float in [dmin, dmax], stored as double */
 	KT_STR,     /* string of min..max bytes, stored as a new char * */
 	KT_ENUM,    /* one of `choices`, stored as the int index */
+	KT_BOOL,    /* true or false, stored as a bool; default `def` */
 	KT_FN,      /* parsed by `fn` */
 } ktype_t;
 
@@ -267,6 +270,8 @@ typedef struct key {
 	{ .name = n, .type = KT_STR, .flags = fl, FIELD(st, f), .min = lo, .max = hi, .fn = chk }
 #define K_ENUM(n, st, f, ch, d) \
 	{ .name = n, .type = KT_ENUM, .flags = KF_DEFAULT, FIELD(st, f), .choices = ch, .def = d }
+#define K_BOOL(n, st, f, d) \
+	{ .name = n, .type = KT_BOOL, .flags = KF_DEFAULT, FIELD(st, f), .def = d }
 #define K_FN(n, fl, f) { .name = n, .type = KT_FN, .flags = fl, .fn = f }
 
 static void scope_label(scope_t *sc)
@@ -399,6 +404,15 @@ static bool key_parse(ctx_t *x, const ckey_t *k, const config_setting_t *s, void
 		memcpy(field, &e, sizeof(e));
 		break;
 	}
+	case KT_BOOL: {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+			err(x, s, "%s%s must be true or false", sc->prefix, k->name);
+			return false;
+		}
+		bool b = config_setting_get_bool(s) != 0;
+		memcpy(field, &b, sizeof(b));
+		break;
+	}
 	case KT_FN:
 		return k->fn(x, s, obj, sc);
 	}
@@ -424,6 +438,11 @@ static void key_default(const ckey_t *k, void *obj)
 	case KT_STR: {
 		char *dup = k->sdef ? gtm_xstrdup(k->sdef) : NULL;
 		memcpy(field, &dup, sizeof(dup));
+		break;
+	}
+	case KT_BOOL: {
+		bool b = k->def != 0;
+		memcpy(field, &b, sizeof(b));
 		break;
 	}
 	case KT_NUM:
@@ -510,6 +529,28 @@ static bool is_list(const config_setting_t *s)
 	int t = config_setting_type(s);
 	/* An empty [] is an array to libconfig; accept it as an empty list. */
 	return t == CONFIG_TYPE_LIST || (t == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0);
+}
+
+static bool is_array(const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+	return t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
+}
+
+static int city_index(const ctx_t *x, const char *name)
+{
+	for (size_t i = 0; i < x->conf->ncities; i++)
+		if (strcmp(x->conf->cities[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int site_index(const ctx_t *x, const char *name)
+{
+	for (size_t i = 0; i < x->conf->nsites; i++)
+		if (strcmp(x->conf->sites[i].name, name) == 0)
+			return (int)i;
+	return -1;
 }
 
 static void list_walk(ctx_t *x, const config_setting_t *l, const list_def_t *d, void **items, size_t *n)
@@ -751,6 +792,9 @@ static void section_cities(ctx_t *x, const config_setting_t *s)
 	void *items = x->conf->cities;
 	list_walk(x, s, &city_list, &items, &x->conf->ncities);
 	x->conf->cities = items;
+	/* Orders are lists of city indices on the workers' stacks. */
+	if (x->conf->ncities > GEO_MAX_CITIES)
+		err(x, s, "cities: at most %d cities (got %zu)", GEO_MAX_CITIES, x->conf->ncities);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -802,6 +846,384 @@ static void section_sites(ctx_t *x, const config_setting_t *s)
 	void *items = x->conf->sites;
 	list_walk(x, s, &site_list, &items, &x->conf->nsites);
 	x->conf->sites = items;
+}
+
+/* ------------------------------------------------------------------------ */
+/* geo = { databases; schema; fields; ecs; ecs_trusted; default_order; maps; } */
+
+static bool geo_databases(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	gtm_geo_conf_t *g = obj;
+	int n = is_array(s) ? config_setting_length(s) : -1;
+	if (n < 1 || n > 2) {
+		err(x, s, "geo.databases must name one file (IPv4 and IPv6) or two (the IPv4 file, then the IPv6 file)");
+		return false;
+	}
+	char *paths[2] = { NULL, NULL };
+	bool ok = true;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		if (v == NULL || *v == '\0') {
+			err(x, e, "geo.databases entries must be file names");
+			ok = false;
+			continue;
+		}
+		/* Relative to the config file's folder, as zone files are. */
+		const char *slash = strrchr(x->path, '/');
+		if (v[0] != '/' && slash)
+			paths[i] = gtm_xasprintf("%.*s%s", (int)(slash - x->path + 1), x->path, v);
+		else
+			paths[i] = gtm_xstrdup(v);
+	}
+	if (!ok) {
+		free(paths[0]);
+		free(paths[1]);
+		return false;
+	}
+	g->db = paths[0];
+	g->db_v6 = paths[1];
+	g->db_line = (int)config_setting_source_line(s);
+	return true;
+}
+
+static const char *const schema_names[] = { "geoip2", "flat", NULL };
+
+static const ckey_t geo_field_keys[] = {
+	K_STR("country", gtm_geo_conf_t, fields[GTM_GEO_F_COUNTRY], 0, 255, 0, NULL),
+	K_STR("continent", gtm_geo_conf_t, fields[GTM_GEO_F_CONTINENT], 0, 255, 0, NULL),
+	K_STR("subdivision", gtm_geo_conf_t, fields[GTM_GEO_F_SUBDIVISION], 0, 255, 0, NULL),
+	K_STR("latitude", gtm_geo_conf_t, fields[GTM_GEO_F_LATITUDE], 0, 255, 0, NULL),
+	K_STR("longitude", gtm_geo_conf_t, fields[GTM_GEO_F_LONGITUDE], 0, 255, 0, NULL),
+	{ 0 }
+};
+
+static bool geo_fields_key(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+		err(x, s, "geo.fields must be a group: fields = { latitude = \"location/latitude\"; ... }");
+		return false;
+	}
+	scope_t fsc = { .kind = "geo.fields", .section = true };
+	return group_walk(x, s, geo_field_keys, obj, &fsc);
+}
+
+/* "192.0.2.0/24", "2001:db8::/32", or a bare address (one host). */
+static int parse_net(const char *v, dns_net_t *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	if (strlen(v) >= sizeof(buf))
+		return GTM_EINVAL;
+	strcpy(buf, v);
+	char *slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = '\0';
+	memset(out, 0, sizeof(*out));
+	unsigned max;
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else
+		return GTM_EINVAL;
+	unsigned prefix = max;
+	if (slash) {
+		if (*slash == '\0' || strlen(slash) > 3)
+			return GTM_EINVAL;
+		prefix = 0;
+		for (const char *p = slash; *p; p++) {
+			if (*p < '0' || *p > '9')
+				return GTM_EINVAL;
+			prefix = prefix * 10 + (unsigned)(*p - '0');
+		}
+		if (prefix > max)
+			return GTM_EINVAL;
+	}
+	out->prefix = (uint8_t)prefix;
+	for (unsigned bit = prefix; bit < max; bit++)
+		if (out->addr[bit / 8] & (0x80u >> (bit % 8)))
+			return GTM_ERANGE;
+	return 0;
+}
+
+static bool geo_ecs_trusted(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	gtm_geo_conf_t *g = obj;
+	if (!is_array(s)) {
+		err(x, s, "geo.ecs_trusted must be a list of networks: [ \"127.0.0.0/8\", \"::1/128\" ]");
+		return false;
+	}
+	if (config_setting_length(s) > DNS_ECS_TRUSTED_MAX) {
+		err(x, s, "geo.ecs_trusted: at most %d networks (got %d)", DNS_ECS_TRUSTED_MAX,
+		    config_setting_length(s));
+		return false;
+	}
+	bool ok = true;
+	for (int i = 0; i < config_setting_length(s); i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		dns_net_t net;
+		int rc = v ? parse_net(v, &net) : GTM_EINVAL;
+		if (rc == GTM_ERANGE) {
+			err(x, e, "geo.ecs_trusted: '%s' has host bits set after the prefix", v);
+			ok = false;
+			continue;
+		}
+		if (rc != 0) {
+			err(x, e, "geo.ecs_trusted: '%s' is not a network (address/prefix)", v ? v : "?");
+			ok = false;
+			continue;
+		}
+		g->ecs_trusted[g->n_ecs_trusted++] = net;
+	}
+	if (config_setting_length(s) == 0) {
+		/* An empty list would read as "every resolver": the opposite of
+		 * what someone writing it probably means. */
+		err(x, s, "geo.ecs_trusted must name at least one network (leave it out to trust every resolver, or set ecs = false)");
+		ok = false;
+	}
+	return ok;
+}
+
+/* A list of city names -> indices; false (reported) on unknown or repeated
+ * names.  `what` names the list in messages ("geo.default_order"). */
+static bool city_list_parse(ctx_t *x, const config_setting_t *s, const char *what,
+                            uint16_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!is_array(s) || config_setting_length(s) == 0) {
+		err(x, s, "%s must be a non-empty list of cities: [ \"beijing\", \"shanghai\" ]", what);
+		return false;
+	}
+	bool ok = true;
+	uint16_t *v = gtm_xcalloc((size_t)config_setting_length(s), sizeof(*v));
+	for (int i = 0; i < config_setting_length(s); i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *name = config_setting_get_string(e);
+		if (name == NULL) {
+			err(x, e, "%s entries must be city names", what);
+			ok = false;
+			continue;
+		}
+		int c = city_index(x, name);
+		if (c < 0) {
+			err(x, e, "%s: unknown city '%s'", what, name);
+			ok = false;
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < *n; j++)
+			dup |= v[j] == (uint16_t)c;
+		if (dup) {
+			err(x, e, "%s: city '%s' listed twice", what, name);
+			ok = false;
+			continue;
+		}
+		v[(*n)++] = (uint16_t)c;
+	}
+	if (!ok) {
+		free(v);
+		*n = 0;
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* Passes a geo/ message ("geo.maps: ...", made without file and line) on
+ * at the setting that caused it. */
+static void pass_diag(ctx_t *x, const config_setting_t *s, gtm_diag_t *d)
+{
+	for (size_t i = 0; i < d->count; i++)
+		err(x, s, "%s", d->msgs[i]);
+	gtm_diag_clear(d);
+}
+
+static bool geo_default_order(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	gtm_geo_conf_t *g = obj;
+	if (!city_list_parse(x, s, "geo.default_order", &g->default_order, &g->ndefault_order))
+		return false;
+	g->default_line = (int)config_setting_source_line(s);
+	if (x->check_map) {
+		gtm_diag_t d = { 0 };
+		if (geo_map_set_default(x->check_map, g->default_order, g->ndefault_order, &d, NULL, 0) != 0) {
+			pass_diag(x, s, &d);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* One entry of geo.maps while it is read. */
+typedef struct map_entry {
+	const config_setting_t *sel[4];  /* by gtm_geo_kind_t */
+	uint16_t *cities;
+	size_t ncities;
+} map_entry_t;
+
+static const char *const geo_kind_names[] = { "cidr", "country", "continent", "subdivision" };
+
+static bool map_selector(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	map_entry_t *e = obj;
+	const char *name = config_setting_name(s);
+	if (!is_array(s) || config_setting_length(s) == 0) {
+		err(x, s, "geo.maps: %s must be a non-empty list of strings: %s = [ ... ]", name, name);
+		return false;
+	}
+	for (int i = 0; i < config_setting_length(s); i++)
+		if (config_setting_get_string(config_setting_get_elem(s, (unsigned)i)) == NULL) {
+			err(x, config_setting_get_elem(s, (unsigned)i), "geo.maps: %s entries must be strings", name);
+			return false;
+		}
+	for (int k = 0; k < 4; k++)
+		if (strcmp(name, geo_kind_names[k]) == 0)
+			e->sel[k] = s;
+	return true;
+}
+
+static bool map_cities(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	map_entry_t *e = obj;
+	return city_list_parse(x, s, "geo.maps cities", &e->cities, &e->ncities);
+}
+
+static const ckey_t map_keys[] = {
+	K_FN("cidr", 0, map_selector),
+	K_FN("country", 0, map_selector),
+	K_FN("continent", 0, map_selector),
+	K_FN("subdivision", 0, map_selector),
+	K_FN("cities", KF_REQUIRED, map_cities),
+	{ 0 }
+};
+
+typedef int (*map_add_fn_t)(geo_map_t *m, const char *key, const uint16_t *cities, size_t n,
+                            gtm_diag_t *diag, const char *file, int line);
+
+static const map_add_fn_t map_add[] = {
+	geo_map_add_cidr, geo_map_add_country, geo_map_add_continent, geo_map_add_subdivision,
+};
+
+static bool geo_maps(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	gtm_geo_conf_t *g = obj;
+	if (!is_list(s)) {
+		err(x, s, "geo.maps must be a list of groups: maps = ( { country = [ \"JP\" ]; cities = [ \"tokyo\" ]; } )");
+		return false;
+	}
+	bool ok = true;
+	for (int i = 0; i < config_setting_length(s); i++) {
+		config_setting_t *eg = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(eg) != CONFIG_TYPE_GROUP) {
+			err(x, eg, "geo.maps entries must be groups { ... }");
+			ok = false;
+			continue;
+		}
+		map_entry_t e = { 0 };
+		scope_t msc = { .kind = "geo.maps" };
+		bool eok = group_walk(x, eg, map_keys, &e, &msc);
+		if (eok && !e.sel[0] && !e.sel[1] && !e.sel[2] && !e.sel[3]) {
+			err(x, eg, "geo.maps entry has no cidr, country, continent or subdivision");
+			eok = false;
+		}
+		bool walked = eok;
+		for (int k = 0; walked && k < 4; k++) {
+			if (e.sel[k] == NULL)
+				continue;
+			for (int j = 0; j < config_setting_length(e.sel[k]); j++) {
+				config_setting_t *ks = config_setting_get_elem(e.sel[k], (unsigned)j);
+				const char *key = config_setting_get_string(ks);
+				if (x->check_map) {
+					gtm_diag_t d = { 0 };
+					if (map_add[k](x->check_map, key, e.cities, e.ncities, &d, NULL, 0) != 0) {
+						pass_diag(x, ks, &d);
+						eok = false;
+						continue;
+					}
+				}
+				g->rules = gtm_xgrow(g->rules, g->nrules, sizeof(*g->rules));
+				gtm_geo_rule_t *r = &g->rules[g->nrules++];
+				r->kind = (gtm_geo_kind_t)k;
+				r->key = gtm_xstrdup(key);
+				r->cities = gtm_xcalloc(e.ncities, sizeof(*r->cities));
+				memcpy(r->cities, e.cities, e.ncities * sizeof(*r->cities));
+				r->ncities = e.ncities;
+				r->line = (int)config_setting_source_line(ks);
+			}
+		}
+		free(e.cities);
+		ok &= eok;
+	}
+	return ok;
+}
+
+static const ckey_t geo_keys[] = {
+	K_FN("databases", 0, geo_databases),
+	K_ENUM("schema", gtm_geo_conf_t, schema, schema_names, GTM_GEO_SCHEMA_GEOIP2),
+	K_FN("fields", 0, geo_fields_key),
+	K_BOOL("ecs", gtm_geo_conf_t, ecs, true),
+	K_FN("ecs_trusted", 0, geo_ecs_trusted),
+	K_FN("default_order", 0, geo_default_order),
+	K_FN("maps", 0, geo_maps),
+	{ 0 }
+};
+
+static void section_geo(ctx_t *x, const config_setting_t *s)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+		err(x, s, "geo must be a group: geo = { ... }");
+		return;
+	}
+	/* Rules are checked as they are read, against a map of the cities, so
+	 * that geo/ judges CIDR syntax and keys mapped twice exactly as it will
+	 * when the snapshot is built. */
+	const gtm_conf_t *c = x->conf;
+	if (c->ncities > 0 && c->ncities <= GEO_MAX_CITIES) {
+		geo_point_t *pts = gtm_xcalloc(c->ncities, sizeof(*pts));
+		for (size_t i = 0; i < c->ncities; i++)
+			pts[i] = (geo_point_t){ c->cities[i].lat, c->cities[i].lon };
+		gtm_diag_t d = { 0 };
+		x->check_map = geo_map_new("geo.maps", pts, c->ncities, &d);
+		pass_diag(x, s, &d);
+		free(pts);
+	}
+	scope_t sc = { .kind = "geo", .section = true };
+	group_walk(x, s, geo_keys, &x->conf->geo, &sc);
+	geo_map_free(x->check_map);
+	x->check_map = NULL;
+}
+
+static void geo_conf_free(gtm_geo_conf_t *g)
+{
+	free(g->db);
+	free(g->db_v6);
+	for (int i = 0; i < GTM_GEO_NFIELDS; i++)
+		free(g->fields[i]);
+	free(g->default_order);
+	for (size_t i = 0; i < g->nrules; i++) {
+		free(g->rules[i].key);
+		free(g->rules[i].cities);
+	}
+	free(g->rules);
+}
+
+void gtm_geo_fields(const gtm_geo_conf_t *geo, geo_fields_t *out)
+{
+	gtm_assert(geo_fields_preset(schema_names[geo->schema], out) == 0);
+	const char **f[GTM_GEO_NFIELDS] = {
+		[GTM_GEO_F_COUNTRY] = &out->country,
+		[GTM_GEO_F_CONTINENT] = &out->continent,
+		[GTM_GEO_F_SUBDIVISION] = &out->subdivision,
+		[GTM_GEO_F_LATITUDE] = &out->latitude,
+		[GTM_GEO_F_LONGITUDE] = &out->longitude,
+	};
+	for (int i = 0; i < GTM_GEO_NFIELDS; i++)
+		if (geo->fields[i])
+			*f[i] = geo->fields[i];
 }
 
 /* ------------------------------------------------------------------------ */
@@ -930,24 +1352,227 @@ static void service_free(void *p)
 	gtm_service_t *s = p;
 	free(s->name);
 	free(s->endpoints);
+	free(s->order);
 }
 
 static const char *const policy_names[] = { "nearest", "primary-backup", "global", "failover", NULL };
+static const char *const answer_names[] = { "one", "all", NULL };
+
+/*
+ * The policy a service group names, read from the group itself rather than
+ * from the item, so that a policy-specific key is judged by the policy as
+ * written whatever order the keys are parsed in.  -1 when the policy is
+ * not valid (that is reported on its own).
+ */
+static int group_policy(const config_setting_t *key)
+{
+	const config_setting_t *p = config_setting_get_member(config_setting_parent(key), "policy");
+	if (p == NULL)
+		return GTM_POLICY_NEAREST;
+	const char *v = config_setting_get_string(p);
+	for (int i = 0; v && policy_names[i]; i++)
+		if (strcmp(v, policy_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* A key that only `policy` uses: reports it on a service of another policy. */
+static bool policy_fits(ctx_t *x, const config_setting_t *s, scope_t *sc, gtm_policy_t policy)
+{
+	int p = group_policy(s);
+	if (p < 0 || p == (int)policy)
+		return true;
+	err(x, s, "%s: %s applies only to policy %s (the policy is %s)", sc->where,
+	    config_setting_name(s), policy_names[policy], policy_names[p]);
+	return false;
+}
+
+static bool service_order(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	gtm_service_t *svc = obj;
+	if (!policy_fits(x, s, sc, GTM_POLICY_FAILOVER))
+		return false;
+	if (!is_array(s) || config_setting_length(s) == 0) {
+		err(x, s, "%sorder must be a non-empty list of sites: [ \"bj-a\", \"sh-a\" ]", sc->prefix);
+		return false;
+	}
+	bool ok = true;
+	for (int i = 0; i < config_setting_length(s); i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		if (v == NULL) {
+			err(x, e, "%sorder entries must be site names", sc->prefix);
+			ok = false;
+			continue;
+		}
+		int site = site_index(x, v);
+		if (site < 0) {
+			err(x, e, "%s: order names unknown site '%s'", sc->where, v);
+			ok = false;
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < svc->norder; j++)
+			dup |= svc->order[j] == (uint32_t)site;
+		if (dup) {
+			err(x, e, "%s: order names site '%s' twice", sc->where, v);
+			ok = false;
+			continue;
+		}
+		svc->order = gtm_xgrow(svc->order, svc->norder, sizeof(*svc->order));
+		svc->order[svc->norder++] = (uint32_t)site;
+	}
+	return ok;
+}
+
+/* primary, backup, master: a city name. */
+static bool service_city_key(ctx_t *x, const config_setting_t *s, scope_t *sc,
+                             gtm_policy_t policy, uint32_t *out)
+{
+	if (!policy_fits(x, s, sc, policy))
+		return false;
+	const char *v = config_setting_get_string(s);
+	if (v == NULL) {
+		err(x, s, "%s%s must be a city name", sc->prefix, config_setting_name(s));
+		return false;
+	}
+	int c = city_index(x, v);
+	if (c < 0) {
+		err(x, s, "%s: %s names unknown city '%s'", sc->where, config_setting_name(s), v);
+		return false;
+	}
+	*out = (uint32_t)c;
+	return true;
+}
+
+static bool service_primary(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	return service_city_key(x, s, sc, GTM_POLICY_PRIMARY_BACKUP, &((gtm_service_t *)obj)->primary);
+}
+
+static bool service_backup(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	return service_city_key(x, s, sc, GTM_POLICY_PRIMARY_BACKUP, &((gtm_service_t *)obj)->backup);
+}
+
+static bool service_master(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	return service_city_key(x, s, sc, GTM_POLICY_GLOBAL, &((gtm_service_t *)obj)->master);
+}
 
 static const ckey_t service_keys[] = {
 	K_STR("name", gtm_service_t, name, 1, 0, KF_NAME, check_dns_name),
 	K_ENUM("policy", gtm_service_t, policy, policy_names, GTM_POLICY_NEAREST),
 	K_INT("ttl", gtm_service_t, ttl, 0, 2147483647, 30),
+	K_ENUM("answer", gtm_service_t, answer, answer_names, GTM_ANSWER_ONE),
+	/* After endpoints: the finish step checks them against the endpoints. */
 	K_FN("endpoints", KF_REQUIRED, service_endpoints),
+	K_FN("order", 0, service_order),
+	K_FN("primary", 0, service_primary),
+	K_FN("backup", 0, service_backup),
+	K_FN("master", 0, service_master),
 	{ 0 }
 };
+
+static bool city_has_endpoint(const gtm_conf_t *c, const gtm_service_t *svc, uint32_t city)
+{
+	for (size_t i = 0; i < svc->nendpoints; i++)
+		if (c->sites[svc->endpoints[i].site].city == city)
+			return true;
+	return false;
+}
+
+/* The city of the first endpoint at an active site; else at any site that
+ * is not cold; else the first endpoint's. */
+static uint32_t first_city(const gtm_conf_t *c, const gtm_service_t *svc)
+{
+	for (int pass = 0; pass < 3; pass++)
+		for (size_t i = 0; i < svc->nendpoints; i++) {
+			const gtm_site_t *site = &c->sites[svc->endpoints[i].site];
+			if (pass == 0 && site->role != GTM_ROLE_ACTIVE)
+				continue;
+			if (pass == 1 && site->role == GTM_ROLE_COLD)
+				continue;
+			return site->city;
+		}
+	return GTM_NO_CITY;
+}
+
+/* A city key's cross-field rules: the city must hold some of the service. */
+static bool city_key_check(ctx_t *x, const config_setting_t *g, const gtm_service_t *svc,
+                           const char *key, uint32_t city)
+{
+	if (city_has_endpoint(x->conf, svc, city))
+		return true;
+	err(x, config_setting_get_member(g, key), "service %s: %s city '%s' has no endpoint of this service",
+	    svc->name, key, x->conf->cities[city].name);
+	return false;
+}
+
+/* Defaults that depend on the endpoints, and rules across keys. */
+static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scope_t *sc)
+{
+	gtm_service_t *svc = item;
+	const gtm_conf_t *c = x->conf;
+	bool has_primary = config_setting_get_member(g, "primary") != NULL;
+	bool has_backup = config_setting_get_member(g, "backup") != NULL;
+	bool has_master = config_setting_get_member(g, "master") != NULL;
+	bool ok = true;
+
+	if (!has_primary)
+		svc->primary = GTM_NO_CITY;
+	if (!has_backup)
+		svc->backup = GTM_NO_CITY;
+	if (!has_master)
+		svc->master = GTM_NO_CITY;
+	switch (svc->policy) {
+	case GTM_POLICY_PRIMARY_BACKUP:
+		if (!has_primary)
+			svc->primary = first_city(c, svc);
+		else
+			ok &= city_key_check(x, g, svc, "primary", svc->primary);
+		if (has_backup) {
+			ok &= city_key_check(x, g, svc, "backup", svc->backup);
+			if (svc->backup == svc->primary) {
+				err(x, config_setting_get_member(g, "backup"),
+				    "service %s: backup city '%s' is also the primary city", svc->name,
+				    c->cities[svc->backup].name);
+				ok = false;
+			}
+		}
+		break;
+	case GTM_POLICY_GLOBAL:
+		if (!has_master)
+			svc->master = first_city(c, svc);
+		else
+			ok &= city_key_check(x, g, svc, "master", svc->master);
+		break;
+	case GTM_POLICY_FAILOVER:
+		/* Default order: the endpoints' sites in config order. */
+		if (svc->norder == 0)
+			for (size_t i = 0; i < svc->nendpoints; i++) {
+				uint32_t site = svc->endpoints[i].site;
+				bool seen = false;
+				for (size_t j = 0; j < svc->norder; j++)
+					seen |= svc->order[j] == site;
+				if (seen)
+					continue;
+				svc->order = gtm_xgrow(svc->order, svc->norder, sizeof(*svc->order));
+				svc->order[svc->norder++] = site;
+			}
+		break;
+	case GTM_POLICY_NEAREST:
+		break;
+	}
+	return ok;
+}
 
 SAME_FN(service_same, gtm_service_t, dns_name_eq)
 
 static const list_def_t service_list = {
 	"services", "service", service_keys, sizeof(gtm_service_t),
 	offsetof(gtm_service_t, line), offsetof(gtm_service_t, name),
-	service_same, service_free, NULL,
+	service_same, service_free, service_finish,
 };
 
 static void section_services(ctx_t *x, const config_setting_t *s)
@@ -971,6 +1596,7 @@ static const struct section {
 	{ "zones", section_zones },
 	{ "cities", section_cities },
 	{ "sites", section_sites },
+	{ "geo", section_geo },
 	{ "services", section_services },
 	{ NULL, NULL }
 };
@@ -980,6 +1606,8 @@ static void defaults(gtm_conf_t *c)
 {
 	for (const ckey_t *k = server_keys; k->name; k++)
 		key_default(k, c);
+	for (const ckey_t *k = geo_keys; k->name; k++)
+		key_default(k, &c->geo);
 }
 
 /* Fills what depends on the machine or on the absence of a whole group. */
@@ -1105,6 +1733,7 @@ void gtm_conf_free(gtm_conf_t *c)
 	for (size_t i = 0; i < c->nservices; i++)
 		service_free(&c->services[i]);
 	free(c->services);
+	geo_conf_free(&c->geo);
 	free(c);
 }
 

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "common/diag.h"
+#include "dns/snapshot.h"
 
 typedef struct gtm_listen {
 	struct sockaddr_storage addr;
@@ -67,14 +68,80 @@ typedef struct gtm_endpoint {
 	int line;
 } gtm_endpoint_t;
 
+typedef enum gtm_answer {
+	GTM_ANSWER_ONE = 0,  /* one site per query, drawn by weight (default) */
+	GTM_ANSWER_ALL,      /* every serving site's addresses */
+} gtm_answer_t;
+
+/* "No city": an unset primary/backup/master. */
+#define GTM_NO_CITY UINT32_MAX
+
 typedef struct gtm_service {
 	char *name;          /* as written, e.g. "www.example.com" */
 	gtm_policy_t policy;
 	uint32_t ttl;        /* default 30 */
+	gtm_answer_t answer; /* default GTM_ANSWER_ONE */
 	gtm_endpoint_t *endpoints;  /* config order */
 	size_t nendpoints;
+	/* failover: sites (indices into conf->sites) in preference order; when
+	 * `order` is not configured, the endpoints' sites in config order. */
+	uint32_t *order;
+	size_t norder;
+	/* primary-backup: the primary city (default: the city of the first
+	 * endpoint at an active site) and the backup city (GTM_NO_CITY: the
+	 * service's backup-role sites, wherever they are).
+	 * global: `master` (default as primary).  Indices into conf->cities;
+	 * GTM_NO_CITY for the other policies. */
+	uint32_t primary;
+	uint32_t backup;
+	uint32_t master;
 	int line;
 } gtm_service_t;
+
+typedef enum gtm_geo_kind {
+	GTM_GEO_CIDR = 0,
+	GTM_GEO_COUNTRY,
+	GTM_GEO_CONTINENT,
+	GTM_GEO_SUBDIVISION,
+} gtm_geo_kind_t;
+
+/* One key of a geo.maps entry: "10.0.0.0/8" -> [beijing, shanghai]. */
+typedef struct gtm_geo_rule {
+	gtm_geo_kind_t kind;
+	char *key;           /* as written: "10.0.0.0/8", "JP", "EU", "CN-GD" */
+	uint16_t *cities;    /* indices into conf->cities, the rule's order */
+	size_t ncities;
+	int line;            /* the key's line */
+} gtm_geo_rule_t;
+
+/* Indices of geo_fields_t's paths in gtm_geo_conf_t.fields. */
+enum { GTM_GEO_F_COUNTRY = 0, GTM_GEO_F_CONTINENT, GTM_GEO_F_SUBDIVISION,
+       GTM_GEO_F_LATITUDE, GTM_GEO_F_LONGITUDE, GTM_GEO_NFIELDS };
+
+typedef enum gtm_geo_schema {
+	GTM_GEO_SCHEMA_GEOIP2 = 0,
+	GTM_GEO_SCHEMA_FLAT,
+} gtm_geo_schema_t;
+
+/* The `geo` group.  Without it: no database (every client unlocated and
+ * sent the default order, config order), ECS on from every resolver. */
+typedef struct gtm_geo_conf {
+	char *db;            /* resolved against the config's folder; NULL: none */
+	char *db_v6;         /* the IPv6 file when two are given, else NULL */
+	int db_line;
+	gtm_geo_schema_t schema;
+	/* Overrides of the schema's paths (geo.fields); NULL: the preset's,
+	 * "": the database has no such field. */
+	char *fields[GTM_GEO_NFIELDS];
+	bool ecs;            /* default true */
+	uint16_t n_ecs_trusted;  /* 0: every resolver */
+	dns_net_t ecs_trusted[DNS_ECS_TRUSTED_MAX];
+	uint16_t *default_order; /* cities first in the default order; may be partial */
+	size_t ndefault_order;
+	int default_line;
+	gtm_geo_rule_t *rules;   /* in config order */
+	size_t nrules;
+} gtm_geo_conf_t;
 
 typedef struct gtm_conf {
 	char *path;                 /* the file loaded */
@@ -96,17 +163,22 @@ typedef struct gtm_conf {
 	size_t nsites;
 	gtm_service_t *services;
 	size_t nservices;
+	gtm_geo_conf_t geo;
 } gtm_conf_t;
 
 /*
  * Reads and checks `path`.  Returns the model, or NULL with every problem
  * added to `diag` ("file:line: message").  Does not load zone files; see
- * gtm_build_check() for the whole check that `gtmd -t` runs.
+ * gtm_build_new() for the rest of the check that `gtmd -t` runs.
  */
 gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag);
 
 /* NULL is a no-op. */
 void gtm_conf_free(gtm_conf_t *c);
+
+/* The schema preset's paths with the geo.fields overrides applied.  The
+ * strings are borrowed from `geo` (or static). */
+void gtm_geo_fields(const gtm_geo_conf_t *geo, geo_fields_t *out);
 
 /*
  * Parses a listen address: "127.0.0.1:53", "[::1]:5353", "127.0.0.1" or

@@ -10,7 +10,12 @@
 # ("bad/NAME.conf:LINE: ...").
 #
 # Environment: GTMD (the gtmd binary; required), GTM_SRCDIR (the source
-# tree; default: two levels up from this script).
+# tree; default: two levels up from this script), GTM_BINDIR (the build
+# tree: configs that name GeoIP databases read the generated fixtures as
+# fixtures/*.mmdb, a link to $GTM_BINDIR/tests/geo).
+#
+# The checks run in a copy of this folder (and of etc/), so that the link to
+# the fixtures never lands in the source tree.
 #
 # Usage: run.sh [--update] [NAME...]
 #   NAME      only these configs (e.g. bad/dup-city or dup-city)
@@ -22,7 +27,7 @@ shopt -s nullglob
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${GTM_SRCDIR:=$(cd "$here/../.." && pwd)}"
-cd "$GTM_SRCDIR/tests/conf" || exit 2
+[ -d "$GTM_SRCDIR/tests/conf" ] || exit 2
 
 if [ -z "${GTMD:-}" ] || [ ! -x "$GTMD" ]; then
 	echo "run.sh: set GTMD to the gtmd binary (got '${GTMD:-}')" >&2
@@ -37,6 +42,17 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+tree=$tmp/tree
+mkdir -p "$tree/tests"
+cp -a "$GTM_SRCDIR/tests/conf" "$tree/tests/conf"
+cp -a "$GTM_SRCDIR/etc" "$tree/etc"
+if [ -n "${GTM_BINDIR:-}" ] && [ -f "$GTM_BINDIR/tests/geo/geoip2-city.mmdb" ]; then
+	ln -s "$GTM_BINDIR/tests/geo" "$tree/tests/conf/fixtures"
+else
+	echo "note: no GeoIP fixtures (set GTM_BINDIR to a build tree); configs that read fixtures/ will fail"
+fi
+cd "$tree/tests/conf" || exit 2
 
 pass=0
 fail=0
@@ -55,6 +71,7 @@ bad() {
 	check "$conf"
 	if [ "$update" = 1 ]; then
 		cp "$tmp/err" "$golden"
+		cp "$tmp/err" "$GTM_SRCDIR/tests/conf/$golden"
 	fi
 	if [ ! -f "$golden" ]; then
 		echo "FAIL $conf: no golden $golden (run.sh --update $conf, then review it)"

@@ -13,7 +13,11 @@
  *     byte;
  *   - over UDP it fits snap->opts.udp_max, fits 512 bytes when it carries no
  *     OPT, carries no OPT and fits 512 bytes when the query had none, and
- *     fits the client's EDNS size (raised to 512) otherwise.
+ *     fits the client's EDNS size (raised to 512) otherwise;
+ *   - an ECS option in it (RFC 7871) is well formed, its SCOPE is at most its
+ *     SOURCE PREFIX-LENGTH, and its FAMILY, SOURCE PREFIX-LENGTH and ADDRESS
+ *     are those of the query's one ECS option; a query without ECS gets an
+ *     answer without ECS.
  *
  * Parser against ldns: when ldns reads the input as a well-formed query
  * (see reference_read() for the exact conditions and the differences we
@@ -24,7 +28,10 @@
  *
  * The snapshot is built once, from the zone file in GTM_FUZZ_ZONE or the
  * compiled-in tests/fuzz/example.com.zone, with www.example.com as a
- * steered service; it is never published (dns_answer() takes it directly).
+ * steered service (DNS_PLAN_GEO over four cities, weighted sites, ECS on)
+ * located in the GeoIP fixture database (GTM_FUZZ_GEO, else the one the
+ * build generated; without it every client is unlocated); it is never
+ * published (dns_answer() takes it directly).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -41,9 +48,14 @@
 #include "dns/snapshot.h"
 #include "dns/wire.h"
 #include "dns/zone.h"
+#include "geo/db.h"
+#include "geo/map.h"
 
 #ifndef GTM_FUZZ_ZONE_DEFAULT
 #define GTM_FUZZ_ZONE_DEFAULT "tests/fuzz/example.com.zone"
+#endif
+#ifndef GTM_FUZZ_GEO_DEFAULT
+#define GTM_FUZZ_GEO_DEFAULT "build/tests/geo/geoip2-city.mmdb"
 #endif
 
 #define FUZZ_UDP_MAX 1232
@@ -72,6 +84,7 @@ const char *__lsan_default_options(void)
 }
 
 static dns_snapshot_t *snap;
+static dns_ctx_t ctx;        /* a worker's: counters, rng, geo cache */
 static uint8_t *buf_big;     /* exactly DNS_TCP_MAX bytes, so ASan sees overruns */
 static uint8_t *buf_small;   /* exactly 512 bytes */
 static struct sockaddr_in client;
@@ -122,18 +135,50 @@ static void setup(void)
 	dns_plan_t *plan = dns_plan_new(1);
 	if (plan == NULL)
 		setup_fail("dns_plan_new", &diag);
-	dns_plan_set_addrs(plan, 0, 30, a, 2, aaaa, 2);
+	/* Beijing, Frankfurt, Ashburn, São Paulo; Frankfurt not serving. */
+	static const geo_point_t cities[4] = {
+		{ 39.9042, 116.4074 }, { 50.1109, 8.6821 }, { 39.0438, -77.4874 },
+		{ -23.5505, -46.6333 },
+	};
+	dns_plan_service_init(plan, 0, 30, DNS_PLAN_GEO, 4);
+	for (uint16_t c = 0; c < 4; c++) {
+		dns_plan_site_t sites[2] = {
+			{ .weight = c == 1 ? 0 : 3, .a = &a[0], .na = 1, .aaaa = aaaa, .naaaa = c == 2 ? 0 : 1 },
+			{ .weight = c == 1 ? 0 : 1, .a = &a[1], .na = 1, .aaaa = &aaaa[1], .naaaa = 1 },
+		};
+		dns_plan_choice_set(plan, 0, c, sites, 2);
+	}
+	dns_plan_site_t all = { .weight = 1, .a = a, .na = 2, .aaaa = aaaa, .naaaa = 2 };
+	dns_plan_choice_set(plan, 0, DNS_PLAN_FALLBACK, &all, 1);
 
 	dns_opts_t opts;
 	memset(&opts, 0, sizeof(opts));
 	opts.udp_max = FUZZ_UDP_MAX;
 	opts.nsid_len = (uint8_t)strlen(FUZZ_NSID);
 	memcpy(opts.nsid, FUZZ_NSID, opts.nsid_len);
+	opts.ecs = true;
 
 	snap = dns_snapshot_new(zs, plan, &opts);
 	if (snap == NULL)
 		setup_fail("dns_snapshot_new", &diag);
 	dns_zoneset_unref(zs);   /* the snapshot holds its own reference */
+
+	geo_map_t *map = geo_map_new("fuzz", cities, 4, &diag);
+	if (map == NULL)
+		setup_fail("geo_map_new", &diag);
+	const char *geo = getenv("GTM_FUZZ_GEO");
+	if (geo == NULL || *geo == '\0')
+		geo = GTM_FUZZ_GEO_DEFAULT;
+	geo_fields_t fields;
+	geo_fields_preset("geoip2", &fields);
+	geo_db_t *db = geo_db_open(geo, NULL, &fields, &diag);
+	if (db == NULL)
+		fprintf(stderr, "fuzz_query: no GeoIP database (%s): every client unlocated\n", geo);
+	gtm_diag_clear(&diag);
+	dns_snapshot_set_geo(snap, db, map);
+	geo_db_unref(db);
+	geo_map_unref(map);
+	dns_ctx_init(&ctx, 1, 1024);
 
 	buf_big = malloc(DNS_TCP_MAX);
 	buf_small = malloc(UDP_PLAIN_MAX);
@@ -159,6 +204,13 @@ typedef struct ref {
 	uint8_t edns_version;
 	bool edns_do;
 	bool edns_nsid;
+	/* ECS options in any OPT, counted when aligned; the first one's
+	 * fields (as sent, unchecked). */
+	unsigned ecs_any;
+	uint16_t ecs_family;
+	uint8_t ecs_source, ecs_scope;
+	uint8_t ecs_addr[255];
+	size_t ecs_alen;
 } ref_t;
 
 /*
@@ -204,10 +256,48 @@ static bool name_walk(const uint8_t *pkt, size_t len, size_t pos, size_t *end, s
 	return true;
 }
 
-/* Are the EDNS options in rd[0..rdlen) well-formed TLVs?  Notes NSID. */
-static bool options_walk(const uint8_t *rd, size_t rdlen, bool *nsid)
+/*
+ * Is this ECS option (RFC 7871 6) one a server may accept?  FAMILY 1 or 2,
+ * SOURCE PREFIX-LENGTH within the family, SCOPE 0 (queries), ADDRESS exactly
+ * ceil(SOURCE / 8) octets with no bit set beyond SOURCE (7.1.2).  Written
+ * from the RFC, apart from dns/wire.c.
+ */
+static bool ecs_ok(const uint8_t *o, size_t olen)
+{
+	if (olen < 4)
+		return false;
+	unsigned family = dns_get16(o), source = o[2], scope = o[3];
+	unsigned max = family == 1 ? 32 : family == 2 ? 128 : 0;
+	if (max == 0 || source > max || scope != 0 || olen - 4 != (source + 7) / 8)
+		return false;
+	for (unsigned bit = source; bit < (olen - 4) * 8; bit++)
+		if (o[4 + bit / 8] & (0x80 >> (bit % 8)))
+			return false;
+	return true;
+}
+
+/* Notes the first ECS option seen anywhere (counted in r->ecs_any). */
+static void ecs_note(ref_t *r, const uint8_t *o, size_t olen)
+{
+	if (r->ecs_any++ > 0 || olen < 4)
+		return;
+	r->ecs_family = dns_get16(o);
+	r->ecs_source = o[2];
+	r->ecs_scope = o[3];
+	r->ecs_alen = olen - 4;
+	memcpy(r->ecs_addr, o + 4, r->ecs_alen);
+}
+
+/*
+ * Are the EDNS options in rd[0..rdlen) well-formed TLVs?  Notes NSID and
+ * ECS; in an OPT of version 0 (`v0`), a malformed ECS or a second one makes
+ * the options malformed (other versions get BADVERS, options unread).
+ */
+static bool options_walk(ref_t *r, const uint8_t *rd, size_t rdlen, bool v0)
 {
 	size_t pos = 0;
+	unsigned ecs = 0;
+	bool ok = true;
 	while (pos < rdlen) {
 		if (rdlen - pos < 4)
 			return false;
@@ -217,10 +307,15 @@ static bool options_walk(const uint8_t *rd, size_t rdlen, bool *nsid)
 		if (rdlen - pos < olen)
 			return false;
 		if (code == DNS_EDNS_NSID)
-			*nsid = true;
+			r->edns_nsid = true;
+		if (code == DNS_EDNS_ECS) {
+			ecs_note(r, rd + pos, olen);
+			if (v0 && (++ecs > 1 || !ecs_ok(rd + pos, olen)))
+				ok = false;
+		}
 		pos += olen;
 	}
-	return true;
+	return ok;
 }
 
 /*
@@ -310,8 +405,9 @@ static void reference_read(const uint8_t *pkt, size_t len, ref_t *r)
 			ok = false;
 		if (type == DNS_TYPE_OPT) {
 			r->opt_any++;
-			if (sec != LDNS_SECTION_ADDITIONAL || opt_seen || wlen != 1 ||
-			    !options_walk(pkt + rd, rdlen, &r->edns_nsid))
+			bool v0 = pkt[end + 5] == 0;
+			if (!options_walk(r, pkt + rd, rdlen, v0) ||
+			    sec != LDNS_SECTION_ADDITIONAL || opt_seen || wlen != 1)
 				ok = false;
 			opt_seen = true;
 			r->edns_udp = dns_get16(pkt + end + 2);
@@ -367,6 +463,41 @@ static void check_parser(const uint8_t *pkt, size_t len, const ref_t *r)
 	}
 }
 
+/* The ECS option of a response, against the query's (see the top). */
+static void check_ecs(const ldns_pkt *p, const ref_t *r)
+{
+	const ldns_rdf *d = ldns_pkt_edns(p) ? ldns_pkt_edns_data(p) : NULL;
+	if (d == NULL) {
+		return;
+	}
+	const uint8_t *o = ldns_rdf_data(d);
+	size_t n = ldns_rdf_size(d), pos = 0;
+	unsigned seen = 0;
+	while (pos + 4 <= n) {
+		uint16_t code = dns_get16(o + pos), olen = dns_get16(o + pos + 2);
+		CHECK(pos + 4 + olen <= n, "response EDNS option runs past the OPT");
+		if (code == DNS_EDNS_ECS) {
+			const uint8_t *e = o + pos + 4;
+			seen++;
+			CHECK(olen >= 4, "response ECS shorter than 4 bytes");
+			unsigned family = dns_get16(e), source = e[2], scope = e[3];
+			CHECK(family == 1 || family == 2, "response ECS family");
+			CHECK(source <= (family == 1 ? 32u : 128u), "response ECS source prefix");
+			CHECK(olen - 4u == (source + 7) / 8, "response ECS address length");
+			CHECK(scope <= source, "response ECS scope longer than the source prefix");
+			if (r->aligned) {
+				CHECK(r->ecs_any == 1, "ECS in the response to a query without one ECS");
+				CHECK(family == r->ecs_family && source == r->ecs_source &&
+				      olen - 4u == r->ecs_alen && memcmp(e + 4, r->ecs_addr, r->ecs_alen) == 0,
+				      "response ECS differs from the query's");
+			}
+		}
+		pos += 4 + (size_t)olen;
+	}
+	CHECK(pos == n, "response EDNS options malformed");
+	CHECK(seen <= 1, "more than one ECS in the response");
+}
+
 static void check_response(const uint8_t *pkt, size_t len, const uint8_t *resp, size_t rlen,
                            size_t outmax, dns_transport_t tr, const ref_t *r)
 {
@@ -392,6 +523,7 @@ static void check_response(const uint8_t *pkt, size_t len, const uint8_t *resp, 
 	CHECK((resp[2] & 0x78) == (pkt[2] & 0x78), "response opcode differs from the query's");
 
 	bool resp_opt = ldns_pkt_edns(p);
+	check_ecs(p, r);
 	unsigned rcode = (unsigned)ldns_pkt_get_rcode(p) |
 	                 (resp_opt ? (unsigned)ldns_pkt_edns_extended_rcode(p) << 4 : 0u);
 	unsigned qdcount = ldns_pkt_qdcount(p);
@@ -438,21 +570,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size >= DNS_HDR_LEN)
 		check_parser(data, size, &r);
 
-	dns_stats_t st;
-	memset(&st, 0, sizeof(st));
 	const struct sockaddr *sa = (const struct sockaddr *)&client;
 	size_t n;
 
-	n = dns_answer(snap, data, size, buf_big, DNS_TCP_MAX, DNS_TRANSPORT_UDP, sa, &st);
+	n = dns_answer(snap, data, size, buf_big, DNS_TCP_MAX, DNS_TRANSPORT_UDP, sa, &ctx);
 	check_response(data, size, buf_big, n, DNS_TCP_MAX, DNS_TRANSPORT_UDP, &r);
 
-	n = dns_answer(snap, data, size, buf_big, DNS_TCP_MAX, DNS_TRANSPORT_TCP, sa, &st);
+	n = dns_answer(snap, data, size, buf_big, DNS_TCP_MAX, DNS_TRANSPORT_TCP, sa, &ctx);
 	check_response(data, size, buf_big, n, DNS_TCP_MAX, DNS_TRANSPORT_TCP, &r);
 
-	n = dns_answer(snap, data, size, buf_small, UDP_PLAIN_MAX, DNS_TRANSPORT_TCP, sa, &st);
+	n = dns_answer(snap, data, size, buf_small, UDP_PLAIN_MAX, DNS_TRANSPORT_TCP, sa, &ctx);
 	check_response(data, size, buf_small, n, UDP_PLAIN_MAX, DNS_TRANSPORT_TCP, &r);
 
-	n = dns_answer(snap, data, size, buf_small, UDP_PLAIN_MAX, DNS_TRANSPORT_UDP, sa, &st);
+	n = dns_answer(snap, data, size, buf_small, UDP_PLAIN_MAX, DNS_TRANSPORT_UDP, sa, &ctx);
 	check_response(data, size, buf_small, n, UDP_PLAIN_MAX, DNS_TRANSPORT_UDP, &r);
 	return 0;
 }

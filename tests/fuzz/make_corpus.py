@@ -56,7 +56,12 @@ def query(qname, qtype="A", qclass=IN, edns=None, **hdr):
 
 
 NSID = option(3)
-ECS = option(8, struct.pack("!HBB", 1, 24, 0) + bytes([198, 51, 100]))
+def ecs(family, source, addr, scope=0):
+    """An ECS option (RFC 7871 6) with the address bytes as given."""
+    return option(8, struct.pack("!HBB", family, source, scope) + bytes(addr))
+
+
+ECS = ecs(1, 24, [198, 51, 100])
 COOKIE = option(10, bytes(range(8)))
 
 SEEDS = {
@@ -106,6 +111,35 @@ SEEDS = {
     "edns_nsid": query("host.example.com", edns=opt(options=NSID)),
     "edns_nsid_do": query("www.example.com", "AAAA", edns=opt(4096, do=True, options=NSID)),
     "edns_ecs": query("www.example.com", edns=opt(options=ECS)),
+    # ECS (RFC 7871) on the steered service: fixture networks (tests/geo),
+    # v4 and v6, prefixes /0 to /128, and the malformations that are FORMERR
+    "ecs_v4_beijing24": query("www.example.com", edns=opt(options=ecs(1, 24, [198, 18, 7]))),
+    "ecs_v4_beijing15": query("www.example.com", edns=opt(options=ecs(1, 15, [198, 18]))),
+    "ecs_v4_shenzhen12": query("www.example.com", edns=opt(options=ecs(1, 12, [100, 64]))),
+    "ecs_v4_frankfurt32": query("www.example.com", "AAAA",
+                                edns=opt(options=ecs(1, 32, [192, 0, 2, 10]) + NSID)),
+    "ecs_v4_unlocated8": query("www.example.com", edns=opt(options=ecs(1, 8, [198]))),
+    "ecs_v4_zero": query("www.example.com", edns=opt(options=ecs(1, 0, []))),
+    "ecs_v6_beijing32": query("www.example.com", "AAAA",
+                              edns=opt(options=ecs(2, 32, [0x3f, 0xff, 0x01, 0x00]))),
+    "ecs_v6_saopaulo56": query("www.example.com", "ANY",
+                               edns=opt(options=ecs(2, 56, [0x20, 0x01, 0x0d, 0xb8, 0x05, 0x00, 0x50]))),
+    "ecs_v6_mapped120": query("www.example.com", edns=opt(
+        options=ecs(2, 120, [0] * 10 + [0xff, 0xff, 198, 18, 7]))),
+    "ecs_v6_host128": query("www.example.com", edns=opt(options=ecs(2, 128, [0x3f, 0xff] + [0] * 13 + [1]))),
+    "ecs_v6_zero": query("www.example.com", edns=opt(options=ecs(2, 0, []))),
+    "ecs_static_mx": query("example.com", "MX", edns=opt(options=ecs(1, 24, [198, 18, 7]))),
+    "ecs_svcalias": query("svcalias.example.com", edns=opt(options=ecs(1, 24, [203, 0, 113]))),
+    "ecs_big_truncated": query("big.example.com", edns=opt(512, options=ecs(2, 48, [0x3f, 0xff, 0x01, 0, 0xab, 0xcd]) + NSID)),
+    "ecs_bad_family": query("www.example.com", edns=opt(options=ecs(3, 24, [198, 18, 7]))),
+    "ecs_bad_source": query("www.example.com", edns=opt(options=ecs(1, 33, [198, 18, 7, 9, 0]))),
+    "ecs_bad_scope": query("www.example.com", edns=opt(options=ecs(1, 24, [198, 18, 7], scope=16))),
+    "ecs_addr_long": query("www.example.com", edns=opt(options=ecs(1, 24, [198, 18, 7, 0]))),
+    "ecs_addr_short": query("www.example.com", edns=opt(options=ecs(1, 24, [198, 18]))),
+    "ecs_host_bits": query("www.example.com", edns=opt(options=ecs(1, 15, [198, 19]))),
+    "ecs_short_option": query("www.example.com", edns=opt(options=option(8, b"\x00\x01\x18"))),
+    "ecs_twice": query("www.example.com", edns=opt(options=ECS + ECS)),
+    "ecs_badvers": query("www.example.com", edns=opt(version=1, options=ecs(1, 24, [198, 18, 7], scope=9))),
     "edns_cookie_nsid": query("example.com", "SOA", edns=opt(options=COOKIE + NSID)),
     "edns_badvers": query("host.example.com", edns=opt(version=1)),
     # not a QUERY, not a query, not DNS

@@ -82,7 +82,7 @@ expect_answer_is "new.example.com. 3600 IN A 192.0.2.99"
 query +tcp example.com SOA
 expect_section answer " 2024010102 "
 query www.example.com A
-expect_count answer 3
+expect_count answer 1
 
 t "SIGHUP with a broken zone file keeps the old data and logs an error"
 cp "$ZONE" "$WORK/good.zone"
@@ -115,7 +115,7 @@ expect_alive
 query static.example.com A
 expect_answer_is "static.example.com. 3600 IN A 192.0.2.51"
 query www.example.com A
-expect_count answer 3
+expect_count answer 1
 
 t "SIGHUP with a changed config: service TTL, NSID, zones"
 cp "$WORK/good.conf" "$CONF"
@@ -127,9 +127,7 @@ kill -HUP "$GTMD_PID"
 ttl45() { q +noall +answer www.example.com A | grep -q '[[:space:]]45[[:space:]]'; }
 if wait_for ttl45; then ok "reloaded"; else fail "service TTL not 45 5 s after SIGHUP"; fi
 query +norec www.example.com A
-expect_answer_is "www.example.com. 45 IN A 192.0.2.10" \
-	"www.example.com. 45 IN A 192.0.2.20" \
-	"www.example.com. 45 IN A 192.0.2.30"
+expect_answer_is "www.example.com. 45 IN A 192.0.2.10"
 query +nsid static.example.com A
 if [ "$R_NSID" = "test-node-2" ]; then ok "NSID changed"
 else fail "NSID '$R_NSID' after reload, expected 'test-node-2'"; fi

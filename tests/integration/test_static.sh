@@ -161,16 +161,13 @@ for tr in +notcp +tcp; do
 	expect_rcode NOERROR
 	expect_flag aa
 	expect_answer_is "tosvc.example.com. 3600 IN CNAME www.example.com." \
-		"www.example.com. 30 IN A 192.0.2.10" \
-		"www.example.com. 30 IN A 192.0.2.20" \
-		"www.example.com. 30 IN A 192.0.2.30"
+		"www.example.com. 30 IN A 192.0.2.10"
 
 	t "CNAME to a service name: CNAME + service AAAA ($tr)"
 	query $tr +norec tosvc.example.com AAAA
 	expect_rcode NOERROR
 	expect_answer_is "tosvc.example.com. 3600 IN CNAME www.example.com." \
-		"www.example.com. 30 IN AAAA 2001:db8::10" \
-		"www.example.com. 30 IN AAAA 2001:db8::30"
+		"www.example.com. 30 IN AAAA 2001:db8::10"
 
 	t "CNAME to a service name, type without data ($tr)"
 	query $tr +norec tosvc.example.com TXT

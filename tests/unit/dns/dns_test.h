@@ -5,10 +5,12 @@
  */
 #pragma once
 
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef GTM_DNS_TESTDATA
@@ -58,7 +60,46 @@ typedef struct tq {
 	bool do_bit;
 	bool nsid;
 	bool unknown_opt;      /* adds option 65001 with 3 bytes */
+	/* "198.18.7.0/24" or "3fff:100::/32": adds an ECS option (RFC 7871)
+	 * with that family and source prefix, scope 0, and the first
+	 * ceil(prefix/8) bytes of the address as written (not masked). */
+	const char *ecs;
+	/* Raw option bytes appended to the OPT RDATA as they are. */
+	const uint8_t *raw_opt;
+	size_t raw_opt_len;
 } tq_t;
+
+/* Writes an ECS option for "addr/prefix" at out; returns its length, or 0
+ * when the text does not parse.  `scope` is written as given. */
+static inline size_t tq_ecs_option(const char *text, uint8_t scope, uint8_t *out)
+{
+	char addr[64];
+	const char *slash = strchr(text, '/');
+	if (slash == NULL || (size_t)(slash - text) >= sizeof(addr))
+		return 0;
+	memcpy(addr, text, (size_t)(slash - text));
+	addr[slash - text] = '\0';
+	unsigned prefix = (unsigned)atoi(slash + 1);
+	uint8_t bytes[16];
+	uint16_t family;
+	if (inet_pton(AF_INET, addr, bytes) == 1)
+		family = 1;
+	else if (inet_pton(AF_INET6, addr, bytes) == 1)
+		family = 2;
+	else
+		return 0;
+	size_t alen = (prefix + 7) / 8;
+	out[0] = 0;
+	out[1] = 8;
+	out[2] = (uint8_t)((4 + alen) >> 8);
+	out[3] = (uint8_t)(4 + alen);
+	out[4] = 0;
+	out[5] = (uint8_t)family;
+	out[6] = (uint8_t)prefix;
+	out[7] = scope;
+	memcpy(out + 8, bytes, alen);
+	return 8 + alen;
+}
 
 /* Writes the query into buf (>= 600 bytes); returns its length. */
 static inline size_t tq_build(const tq_t *t, uint8_t *buf)
@@ -98,6 +139,12 @@ static inline size_t tq_build(const tq_t *t, uint8_t *buf)
 			const uint8_t o[] = { 0, 3, 0, 0 };
 			memcpy(buf + pos, o, sizeof(o));
 			pos += sizeof(o);
+		}
+		if (t->ecs != NULL)
+			pos += tq_ecs_option(t->ecs, 0, buf + pos);
+		if (t->raw_opt != NULL) {
+			memcpy(buf + pos, t->raw_opt, t->raw_opt_len);
+			pos += t->raw_opt_len;
 		}
 		size_t rdlen = pos - rdlen_at - 2;
 		buf[rdlen_at] = (uint8_t)(rdlen >> 8);

@@ -1,7 +1,9 @@
 /*
  * Unit tests of dns/server.c that need no socket: the UDP batch step (the
  * snapshot read lock plus dns_answer for each packet) must answer a batch of
- * varied queries without a single allocation (tests/unit/alloc_count.h).
+ * varied queries without a single allocation (tests/unit/alloc_count.h),
+ * steered ones with ECS through the GeoIP fixture database and a worker's
+ * geo cache included.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -21,6 +23,7 @@
 #include "dns/zone.h"
 #include "tests/unit/alloc_count.h"
 #include "tests/unit/dns/dns_test.h"
+#include "tests/unit/geo/geo_test.h"
 
 #define BATCH 64
 
@@ -31,21 +34,42 @@ static int setup(void **state)
 	dns_zoneset_t *zs = dns_zoneset_new();
 	assert_int_equal(dns_zoneset_add_zone(zs, "example.com", tdata("example.com.zone"), &diag), 0);
 	assert_int_equal(dns_zoneset_add_service(zs, "www.example.com", 0, "test.conf", 1, &diag), 0);
+	assert_int_equal(dns_zoneset_add_service(zs, "geo.example.com", 1, "test.conf", 2, &diag), 0);
 	assert_int_equal(dns_zoneset_freeze(zs, &diag), 0);
 	assert_int_equal(diag.count, 0);
 
-	dns_plan_t *plan = dns_plan_new(1);
+	dns_plan_t *plan = dns_plan_new(2);
 	struct in_addr a[2];
 	struct in6_addr aaaa[1];
 	inet_pton(AF_INET, "192.0.2.10", &a[0]);
 	inet_pton(AF_INET, "192.0.2.20", &a[1]);
 	inet_pton(AF_INET6, "2001:db8::10", &aaaa[0]);
 	dns_plan_set_addrs(plan, 0, 30, a, 2, aaaa, 1);
+	/* geo.example.com: Beijing, Frankfurt, Ashburn; two weighted sites each. */
+	geo_point_t pts[3];
+	static const unsigned fx[3] = { 0, 5, 6 };
+	dns_plan_service_init(plan, 1, 30, DNS_PLAN_GEO, 3);
+	for (unsigned c = 0; c < 3; c++) {
+		dns_plan_site_t sites[2] = {
+			{ .weight = 2, .a = &a[0], .na = 1, .aaaa = aaaa, .naaaa = 1 },
+			{ .weight = 1, .a = &a[1], .na = 1 },
+		};
+		dns_plan_choice_set(plan, 1, (uint16_t)c, sites, 2);
+		pts[c].lat = fixture_cities[fx[c]].lat;
+		pts[c].lon = fixture_cities[fx[c]].lon;
+	}
 
-	dns_opts_t opts = { .udp_max = 1232, .nsid_len = 4 };
+	dns_opts_t opts = { .udp_max = 1232, .nsid_len = 4, .ecs = true };
 	memcpy(opts.nsid, "test", 4);
 	dns_snapshot_t *snap = dns_snapshot_new(zs, plan, &opts);
 	dns_zoneset_unref(zs);
+	geo_map_t *m = geo_map_new("server", pts, 3, &diag);
+	geo_db_t *db = open_fixture("geoip2", "geoip2-city.mmdb", NULL);
+	assert_non_null(m);
+	assert_non_null(db);
+	dns_snapshot_set_geo(snap, db, m);
+	geo_db_free(db);
+	geo_map_free(m);
 	dns_snapshot_publish(snap);
 	return 0;
 }
@@ -73,13 +97,20 @@ static void test_batch_answers_without_allocating(void **state)
 		{ .name = "x.sub.example.com", .qtype = 1, .edns = true, .udp = 1232 }, /* referral */
 		{ .name = "www.example.org", .qtype = 1 },                  /* REFUSED */
 		{ .name = "example.com", .qtype = 255 },                    /* ANY */
+		{ .name = "geo.example.com", .qtype = 1 },                  /* steered by source */
+		{ .name = "geo.example.com", .qtype = 1, .edns = true, .udp = 1232, .ecs = "198.18.7.0/24" },
+		{ .name = "geo.example.com", .qtype = 28, .edns = true, .udp = 1232, .ecs = "3fff:300::/32" },
+		{ .name = "geo.example.com", .qtype = 1, .edns = true, .udp = 1232, .ecs = "100.64.0.0/12" },
+		{ .name = "geo.example.com", .qtype = 1, .edns = true, .udp = 1232, .ecs = "0.0.0.0/0" },
 	};
+	static const char *const sources[] = { "127.0.0.1", "192.0.2.10", "3fff:400::20", "8.8.8.8" };
 	const size_t nq = sizeof(qs) / sizeof(qs[0]);
 	static uint8_t inbuf[BATCH][600], outbuf[BATCH][4096];
 	uint8_t *in[BATCH], *out[BATCH];
 	size_t inlen[BATCH], outlen[BATCH];
 	struct sockaddr_storage from[BATCH];
-	dns_stats_t st = { 0 };
+	dns_ctx_t ctx;
+	dns_ctx_init(&ctx, 1, DNS_GEO_CACHE_SLOTS);
 
 	memset(from, 0, sizeof(from));
 	for (unsigned i = 0; i < BATCH; i++) {
@@ -89,18 +120,15 @@ static void test_batch_answers_without_allocating(void **state)
 		in[i] = inbuf[i];
 		out[i] = outbuf[i];
 		inlen[i] = tq_build(&t, inbuf[i]);
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&from[i];
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)(10000 + i));
-		inet_pton(AF_INET, "127.0.0.1", &s4->sin_addr);
+		mkaddr(&from[i], sources[i % 4]);
 	}
 	/* One batch outside the count, so that lazily initialised state in
 	 * libraries is not mistaken for per-query work. */
-	dns_server_answer_batch(BATCH, in, inlen, from, out, sizeof(outbuf[0]), outlen, &st);
+	dns_server_answer_batch(BATCH, in, inlen, from, out, sizeof(outbuf[0]), outlen, &ctx);
 
 	gtm_alloc_count_start();
 	for (int round = 0; round < 200; round++)
-		dns_server_answer_batch(BATCH, in, inlen, from, out, sizeof(outbuf[0]), outlen, &st);
+		dns_server_answer_batch(BATCH, in, inlen, from, out, sizeof(outbuf[0]), outlen, &ctx);
 	long allocs = gtm_alloc_count_stop();
 
 	for (unsigned i = 0; i < BATCH; i++) {
@@ -109,8 +137,10 @@ static void test_batch_answers_without_allocating(void **state)
 		assert_int_equal(out[i][1], (uint8_t)(0x1000 + i));
 		assert_true(out[i][2] & 0x80); /* QR */
 	}
-	assert_int_equal(st.queries, 201 * BATCH);
-	assert_true(st.truncated > 0 && st.nxdomain > 0 && st.refused > 0);
+	assert_int_equal(ctx.stats.queries, 201 * BATCH);
+	assert_true(ctx.stats.truncated > 0 && ctx.stats.nxdomain > 0 && ctx.stats.refused > 0);
+	assert_true(ctx.stats.ecs > 0 && ctx.stats.geo > 0);
+	dns_ctx_clear(&ctx);
 	if (gtm_alloc_count_available())
 		assert_int_equal(allocs, 0);
 	else
@@ -129,11 +159,13 @@ static void test_batch_drops_qr_and_runts(void **state)
 	size_t inlen[2] = { ql, 1 }, outlen[2] = { 99, 99 };
 	struct sockaddr_storage from[2];
 	memset(from, 0, sizeof(from));
-	dns_stats_t st = { 0 };
-	dns_server_answer_batch(2, in, inlen, from, out, sizeof(o0), outlen, &st);
+	dns_ctx_t ctx;
+	dns_ctx_init(&ctx, 1, DNS_GEO_CACHE_SLOTS);
+	dns_server_answer_batch(2, in, inlen, from, out, sizeof(o0), outlen, &ctx);
 	assert_int_equal(outlen[0], 0);
 	assert_int_equal(outlen[1], 0);
-	assert_int_equal(st.dropped, 2);
+	assert_int_equal(ctx.stats.dropped, 2);
+	dns_ctx_clear(&ctx);
 }
 
 int main(void)

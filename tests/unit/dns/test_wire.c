@@ -242,6 +242,139 @@ static void test_bad_options(void **state)
 	assert_int_equal(dns_query_parse(&q, pkt, len), DNS_PARSE_FORMERR);
 }
 
+/* ---- EDNS Client Subnet (RFC 7871) ----------------------------------- */
+
+/* Parses a query whose OPT carries `opt` (raw option bytes). */
+static dns_parse_rc_t parse_opt(const uint8_t *opt, size_t optlen)
+{
+	tq_t t = { .name = "www.example.com", .qtype = 1, .edns = true, .udp = 1232,
+	           .raw_opt = opt, .raw_opt_len = optlen };
+	size_t len = tq_build(&t, pkt);
+	return dns_query_parse(&q, pkt, len);
+}
+
+static dns_parse_rc_t parse_ecs(const char *text)
+{
+	tq_t t = { .name = "www.example.com", .qtype = 1, .edns = true, .udp = 1232,
+	           .ecs = text };
+	size_t len = tq_build(&t, pkt);
+	return dns_query_parse(&q, pkt, len);
+}
+
+static void test_ecs_good(void **state)
+{
+	/* IPv4 /24: three address bytes. */
+	assert_int_equal(parse_ecs("198.18.7.0/24"), DNS_PARSE_OK);
+	assert_true(q.has_ecs);
+	assert_int_equal(q.ecs_family, DNS_ECS_IPV4);
+	assert_int_equal(q.ecs_source, 24);
+	assert_memory_equal(q.ecs_addr, "\xc6\x12\x07\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+	/* /32: the whole address. */
+	assert_int_equal(parse_ecs("198.18.7.9/32"), DNS_PARSE_OK);
+	assert_int_equal(q.ecs_source, 32);
+	assert_memory_equal(q.ecs_addr, "\xc6\x12\x07\x09", 4);
+	/* /0: no address byte at all (the client opted out). */
+	assert_int_equal(parse_ecs("0.0.0.0/0"), DNS_PARSE_OK);
+	assert_true(q.has_ecs);
+	assert_int_equal(q.ecs_source, 0);
+	assert_memory_equal(q.ecs_addr, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+	/* A prefix that ends inside a byte, bits beyond it zero: /15. */
+	assert_int_equal(parse_ecs("198.18.0.0/15"), DNS_PARSE_OK);
+	assert_int_equal(q.ecs_source, 15);
+	/* IPv6 /56 and /0 and /128. */
+	assert_int_equal(parse_ecs("2001:db8:500:5000::/56"), DNS_PARSE_OK);
+	assert_int_equal(q.ecs_family, DNS_ECS_IPV6);
+	assert_int_equal(q.ecs_source, 56);
+	assert_memory_equal(q.ecs_addr, "\x20\x01\x0d\xb8\x05\x00\x50\0\0\0\0\0\0\0\0\0", 16);
+	assert_int_equal(parse_ecs("::/0"), DNS_PARSE_OK);
+	assert_int_equal(q.ecs_family, DNS_ECS_IPV6);
+	assert_int_equal(q.ecs_source, 0);
+	assert_int_equal(parse_ecs("3fff:100::1/128"), DNS_PARSE_OK);
+	assert_int_equal(q.ecs_source, 128);
+	/* With other options around it. */
+	tq_t t = { .name = "www.example.com", .qtype = 1, .edns = true, .udp = 1232,
+	           .nsid = true, .unknown_opt = true, .ecs = "192.0.2.0/24" };
+	size_t len = tq_build(&t, pkt);
+	assert_int_equal(dns_query_parse(&q, pkt, len), DNS_PARSE_OK);
+	assert_true(q.has_ecs && q.edns_nsid);
+	/* No ECS: has_ecs false, even after a query that had one. */
+	t.ecs = NULL;
+	len = tq_build(&t, pkt);
+	assert_int_equal(dns_query_parse(&q, pkt, len), DNS_PARSE_OK);
+	assert_false(q.has_ecs);
+}
+
+static void test_ecs_malformed(void **state)
+{
+	uint8_t o[64];
+	size_t n;
+
+	/* Shorter than FAMILY + the two prefix lengths. */
+	const uint8_t short3[] = { 0, 8, 0, 3, 0, 1, 24 };
+	assert_int_equal(parse_opt(short3, sizeof(short3)), DNS_PARSE_FORMERR);
+	assert_false(q.has_ecs);
+	const uint8_t empty[] = { 0, 8, 0, 0 };
+	assert_int_equal(parse_opt(empty, sizeof(empty)), DNS_PARSE_FORMERR);
+	/* Unknown family: 0 and 3. */
+	n = tq_ecs_option("198.18.7.0/24", 0, o);
+	o[5] = 0;
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	o[5] = 3;
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	o[4] = 1; o[5] = 1;      /* family 257 */
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	/* Source prefix longer than the address: 33 for IPv4, 129 for IPv6
+	 * (with the address length that prefix would need). */
+	n = tq_ecs_option("198.18.7.9/32", 0, o);
+	o[6] = 33;
+	o[3] = 9; o[n++] = 0;
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	n = tq_ecs_option("3fff:100::/128", 0, o);
+	o[6] = 129;
+	o[3] = 21; o[n++] = 0;
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	/* Scope not 0 in a query. */
+	n = tq_ecs_option("198.18.7.0/24", 16, o);
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	n = tq_ecs_option("2001:db8:500:5000::/56", 56, o);
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	/* Address too long (4 bytes for a /24) and too short (2 for a /24). */
+	n = tq_ecs_option("198.18.7.0/24", 0, o);
+	o[3] = 8; o[n++] = 0;
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	n = tq_ecs_option("198.18.7.0/24", 0, o);
+	o[3] = 6; n--;
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	/* An address byte for /0. */
+	n = tq_ecs_option("0.0.0.0/0", 0, o);
+	o[3] = 5; o[n++] = 0;
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	/* Bits set beyond the source prefix: in the last byte, and a /15
+	 * whose 16th bit is set. */
+	assert_int_equal(parse_ecs("198.18.7.1/24"), DNS_PARSE_OK);   /* byte 4 not sent */
+	assert_int_equal(parse_ecs("198.18.7.128/25"), DNS_PARSE_OK);
+	assert_int_equal(parse_ecs("198.18.7.192/25"), DNS_PARSE_FORMERR);
+	assert_int_equal(parse_ecs("198.19.0.0/15"), DNS_PARSE_FORMERR);
+	assert_int_equal(parse_ecs("2001:db8:500:50ff::/56"), DNS_PARSE_OK); /* /56 ends at a byte */
+	assert_int_equal(parse_ecs("2001:db8:500:5080::/57"), DNS_PARSE_OK);
+	assert_int_equal(parse_ecs("2001:db8:500:5040::/57"), DNS_PARSE_FORMERR);
+	/* The option length runs past the OPT RDATA. */
+	n = tq_ecs_option("198.18.7.0/24", 0, o);
+	o[3] = 40;
+	assert_int_equal(parse_opt(o, n), DNS_PARSE_FORMERR);
+	/* Two ECS options, even identical ones. */
+	n = tq_ecs_option("198.18.7.0/24", 0, o);
+	memcpy(o + n, o, n);
+	assert_int_equal(parse_opt(o, 2 * n), DNS_PARSE_FORMERR);
+	/* In an OPT of version 1 the options are not ours to judge: BADVERS. */
+	n = tq_ecs_option("198.18.7.0/24", 16, o);
+	tq_t t = { .name = "www.example.com", .qtype = 1, .edns = true, .udp = 1232,
+	           .version = 1, .raw_opt = o, .raw_opt_len = n };
+	size_t len = tq_build(&t, pkt);
+	assert_int_equal(dns_query_parse(&q, pkt, len), DNS_PARSE_BADVERS);
+	assert_false(q.has_ecs);
+}
+
 static void test_two_opts(void **state)
 {
 	tq_t t = { .name = "example.com", .qtype = 1, .edns = true, .udp = 1232 };
@@ -429,6 +562,8 @@ int main(void)
 		cmocka_unit_test(test_edns),
 		cmocka_unit_test(test_badvers),
 		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_ecs_good),
+		cmocka_unit_test(test_ecs_malformed),
 		cmocka_unit_test(test_two_opts),
 		cmocka_unit_test(test_opt_owner_and_section),
 		cmocka_unit_test(test_other_sections),

@@ -20,34 +20,7 @@
 #include "common/errcode.h"
 #include "gtm/build.h"
 #include "gtm/conf.h"
-
-static char tmpdir[PATH_MAX];
-
-static int setup(void **state)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/gtm-test-conf-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char *cmd = gtm_xasprintf("rm -rf '%s'", tmpdir);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-	return 0;
-}
-
-/* Writes `text` to tmpdir/name; returns the path (free it). */
-static char *write_file(const char *name, const char *text)
-{
-	char *path = gtm_xasprintf("%s/%s", tmpdir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
+#include "tests/unit/gtm/gtm_test.h"
 
 /* Loads `text` as a config file; diag receives the messages. */
 static gtm_conf_t *load_text(const char *text, gtm_diag_t *diag, char **pathp)
@@ -549,6 +522,187 @@ static void test_build_opts(void **state)
 	assert_memory_equal(o.nsid, host, n);
 }
 
+/* ---------------------------------------------------------------------- */
+/* geo and the policy keys                                                */
+
+static void test_geo_defaults(void **state)
+{
+	gtm_diag_t d = { 0 };
+	gtm_conf_t *c = load_text(WORLD
+		"services = ( { name = \"www.example.com\"; endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; } ); } );\n",
+		&d, NULL);
+	assert_non_null(c);
+	assert_null(c->geo.db);
+	assert_null(c->geo.db_v6);
+	assert_int_equal(c->geo.schema, GTM_GEO_SCHEMA_GEOIP2);
+	assert_true(c->geo.ecs);
+	assert_int_equal(c->geo.n_ecs_trusted, 0);
+	assert_int_equal(c->geo.ndefault_order, 0);
+	assert_int_equal(c->geo.nrules, 0);
+	const gtm_service_t *s = &c->services[0];
+	assert_int_equal(s->answer, GTM_ANSWER_ONE);
+	assert_int_equal(s->norder, 0);
+	assert_int_equal(s->primary, GTM_NO_CITY);
+	assert_int_equal(s->backup, GTM_NO_CITY);
+	assert_int_equal(s->master, GTM_NO_CITY);
+
+	geo_fields_t f;
+	gtm_geo_fields(&c->geo, &f);
+	assert_string_equal(f.latitude, "location/latitude");
+	assert_string_equal(f.country, "country/iso_code");
+
+	dns_opts_t o;
+	gtm_build_opts(c, &o);
+	assert_true(o.ecs);
+	assert_int_equal(o.n_ecs_trusted, 0);
+	gtm_conf_free(c);
+}
+
+static void test_geo_keys(void **state)
+{
+	gtm_diag_t d = { 0 };
+	char *path;
+	gtm_conf_t *c = load_text(WORLD
+		"geo = {\n"
+		"  databases = [ \"v4.mmdb\", \"/abs/v6.mmdb\" ];\n"
+		"  schema = \"flat\";\n"
+		"  fields = { subdivision = \"\"; latitude = \"lat\"; };\n"
+		"  ecs = false;\n"
+		"  ecs_trusted = [ \"127.0.0.0/8\", \"::1/128\", \"192.0.2.53\" ];\n"
+		"  default_order = [ \"shanghai\" ];\n"
+		"  maps = (\n"
+		"    { cidr = [ \"10.0.0.0/8\", \"fd00::/8\" ]; cities = [ \"shanghai\", \"beijing\" ]; },\n"
+		"    { country = [ \"JP\" ]; continent = [ \"EU\" ]; subdivision = [ \"CN-GD\" ];\n"
+		"      cities = [ \"beijing\" ]; }\n"
+		"  );\n"
+		"};\n"
+		"services = (\n"
+		"  { name = \"a.example.com\"; policy = \"failover\"; order = [ \"sh-a\", \"bj-a\" ]; answer = \"all\";\n"
+		"    endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; } ); },\n"
+		"  { name = \"b.example.com\"; policy = \"primary-backup\"; primary = \"shanghai\"; backup = \"beijing\";\n"
+		"    endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; },\n"
+		"                  { site = \"sh-a\"; addresses = [ \"192.0.2.2\" ]; } ); },\n"
+		"  { name = \"c.example.com\"; policy = \"global\"; master = \"shanghai\";\n"
+		"    endpoints = ( { site = \"sh-a\"; addresses = [ \"192.0.2.2\" ]; } ); },\n"
+		"  { name = \"d.example.com\"; policy = \"failover\";\n"
+		"    endpoints = ( { site = \"sh-a\"; addresses = [ \"192.0.2.2\" ]; },\n"
+		"                  { site = \"bj-a\"; addresses = [ \"192.0.2.1\", \"192.0.2.3\" ]; } ); }\n"
+		");\n", &d, &path);
+	for (size_t i = 0; i < d.count; i++)
+		print_error("%s\n", d.msgs[i]);
+	assert_non_null(c);
+	char *v4 = gtm_xasprintf("%s/v4.mmdb", tmpdir);
+	assert_string_equal(c->geo.db, v4);
+	free(v4);
+	assert_string_equal(c->geo.db_v6, "/abs/v6.mmdb");
+	assert_int_equal(c->geo.db_line, 5);
+	assert_int_equal(c->geo.schema, GTM_GEO_SCHEMA_FLAT);
+	assert_false(c->geo.ecs);
+
+	geo_fields_t f;
+	gtm_geo_fields(&c->geo, &f);
+	assert_string_equal(f.country, "country_code");
+	assert_string_equal(f.subdivision, "");
+	assert_string_equal(f.latitude, "lat");
+	assert_string_equal(f.longitude, "longitude");
+
+	assert_int_equal(c->geo.n_ecs_trusted, 3);
+	assert_int_equal(c->geo.ecs_trusted[0].family, AF_INET);
+	assert_int_equal(c->geo.ecs_trusted[0].prefix, 8);
+	assert_int_equal(c->geo.ecs_trusted[0].addr[0], 127);
+	assert_int_equal(c->geo.ecs_trusted[1].family, AF_INET6);
+	assert_int_equal(c->geo.ecs_trusted[1].prefix, 128);
+	assert_int_equal(c->geo.ecs_trusted[1].addr[15], 1);
+	assert_int_equal(c->geo.ecs_trusted[2].prefix, 32);
+	dns_opts_t o;
+	gtm_build_opts(c, &o);
+	assert_false(o.ecs);
+	assert_int_equal(o.n_ecs_trusted, 3);
+	assert_memory_equal(&o.ecs_trusted[1], &c->geo.ecs_trusted[1], sizeof(dns_net_t));
+
+	assert_int_equal(c->geo.ndefault_order, 1);
+	assert_int_equal(c->geo.default_order[0], 1);
+	/* One rule per key, each with its entry's cities and its own line. */
+	assert_int_equal(c->geo.nrules, 5);
+	assert_int_equal(c->geo.rules[0].kind, GTM_GEO_CIDR);
+	assert_string_equal(c->geo.rules[0].key, "10.0.0.0/8");
+	assert_int_equal(c->geo.rules[0].ncities, 2);
+	assert_int_equal(c->geo.rules[0].cities[0], 1);
+	assert_int_equal(c->geo.rules[0].cities[1], 0);
+	assert_int_equal(c->geo.rules[0].line, 12);
+	assert_string_equal(c->geo.rules[1].key, "fd00::/8");
+	assert_int_equal(c->geo.rules[2].kind, GTM_GEO_COUNTRY);
+	assert_int_equal(c->geo.rules[3].kind, GTM_GEO_CONTINENT);
+	assert_int_equal(c->geo.rules[4].kind, GTM_GEO_SUBDIVISION);
+	assert_string_equal(c->geo.rules[4].key, "CN-GD");
+	assert_int_equal(c->geo.rules[4].ncities, 1);
+	assert_int_equal(c->geo.rules[4].line, 13);
+
+	const gtm_service_t *s = &c->services[0];
+	assert_int_equal(s->answer, GTM_ANSWER_ALL);
+	assert_int_equal(s->norder, 2);
+	assert_int_equal(s->order[0], 1);
+	assert_int_equal(s->order[1], 0);
+	s = &c->services[1];
+	assert_int_equal(s->primary, 1);
+	assert_int_equal(s->backup, 0);
+	assert_int_equal(s->master, GTM_NO_CITY);
+	s = &c->services[2];
+	assert_int_equal(s->master, 1);
+	/* Failover without order: the endpoints' sites, config order, once. */
+	s = &c->services[3];
+	assert_int_equal(s->norder, 2);
+	assert_int_equal(s->order[0], 1);
+	assert_int_equal(s->order[1], 0);
+	gtm_conf_free(c);
+	free(path);
+}
+
+static void test_geo_errors(void **state)
+{
+	expect_errors(WORLD
+		"geo = {\n"
+		"  databases = [ ];\n"
+		"  ecs_trusted = [ \"10.0.0.1/8\", \"x\" ];\n"
+		"  default_order = [ \"beijing\", \"tokyo\" ];\n"
+		"  maps = ( { cidr = [ \"10.0.0.0/33\" ]; cities = [ \"beijing\" ]; },\n"
+		"           { country = [ \"JP\" ]; cities = [ \"beijing\" ]; },\n"
+		"           { country = [ \"jp\" ]; cities = [ \"shanghai\", \"osaka\" ]; },\n"
+		"           { country = [ \"jp\" ]; cities = [ \"shanghai\" ]; } );\n"
+		"  ecs = 1;\n"
+		"};\n",
+		"5: geo.databases must name one file (IPv4 and IPv6) or two (the IPv4 file, then the IPv6 file)",
+		"6: geo.ecs_trusted: '10.0.0.1/8' has host bits set after the prefix",
+		"6: geo.ecs_trusted: 'x' is not a network (address/prefix)",
+		"7: geo.default_order: unknown city 'tokyo'",
+		"8: geo.maps: bad network '10.0.0.0/33': prefix length out of range (0..32)",
+		"10: geo.maps cities: unknown city 'osaka'",
+		"11: geo.maps: country JP is mapped twice",
+		"12: geo.ecs must be true or false",
+		NULL);
+}
+
+static void test_policy_key_errors(void **state)
+{
+	expect_errors(WORLD
+		"services = (\n"
+		"  { name = \"a.example.com\"; master = \"beijing\"; order = [ \"bj-a\" ];\n"
+		"    endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; } ); },\n"
+		"  { name = \"b.example.com\"; policy = \"failover\"; order = [ \"bj-x\" ];\n"
+		"    endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; } ); },\n"
+		"  { name = \"c.example.com\"; policy = \"primary-backup\"; primary = \"shanghai\";\n"
+		"    endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; } ); },\n"
+		"  { name = \"d.example.com\"; policy = \"bogus\"; master = \"beijing\";\n"
+		"    endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; } ); }\n"
+		");\n",
+		"5: service a.example.com: order applies only to policy failover (the policy is nearest)",
+		"5: service a.example.com: master applies only to policy global (the policy is nearest)",
+		"7: service b.example.com: order names unknown site 'bj-x'",
+		"9: service c.example.com: primary city 'shanghai' has no endpoint of this service",
+		"11: service d.example.com: policy must be one of nearest, primary-backup, global, failover (got 'bogus')",
+		NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -568,6 +722,10 @@ int main(void)
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_listen_parse),
 		cmocka_unit_test(test_build_opts),
+		cmocka_unit_test(test_geo_defaults),
+		cmocka_unit_test(test_geo_keys),
+		cmocka_unit_test(test_geo_errors),
+		cmocka_unit_test(test_policy_key_errors),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
