@@ -20,7 +20,7 @@
 
 #include "dns/answer.h"
 #include "dns/wire.h"
-#include "geo/map.h"
+#include "geo/tree.h"
 
 /* Longest CNAME chain we follow inside our zones before giving the client
  * what we have; also bounds loops, which are detected as well. */
@@ -38,7 +38,7 @@ typedef struct geo_state {
 	bool done;
 	uint16_t n;               /* cities in order[]; 0 without a map */
 	unsigned scope;           /* ECS scope of the order, before the cap */
-	uint16_t order[GEO_MAX_CITIES];
+	const uint16_t *order;    /* the region's order, in the snapshot's tree */
 } geo_state_t;
 
 typedef struct resp {
@@ -135,30 +135,19 @@ static inline uint64_t xorshift64(uint64_t *state)
 	return x;
 }
 
-void dns_ctx_init(dns_ctx_t *ctx, uint64_t seed, size_t cache_slots)
+void dns_ctx_init(dns_ctx_t *ctx, uint64_t seed)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	/* A zero state would stay zero; any other constant will do. */
 	ctx->rng = seed != 0 ? seed : 0x9E3779B97F4A7C15ull;
-	ctx->geo_cache = cache_slots > 0 ? geo_cache_new(cache_slots, DNS_GEO_CACHE_CITIES) : NULL;
-}
-
-void dns_ctx_clear(dns_ctx_t *ctx)
-{
-	geo_cache_free(ctx->geo_cache);
-	ctx->geo_cache = NULL;
 }
 
 /*
- * The client's city order, once per query.  With the per-worker cache the
- * common case is one search-tree walk and one cache probe (geo/cache.h).
- * Without a database every client is unlocated; CIDR rules of the map still
- * apply to its address, everything else gives the default order.  A corrupt
- * database (a lookup error) is treated as "not found" rather than failing
- * the query.  geo_map_order() writes every city of the map, and `order`
- * holds GEO_MAX_CITIES, so an order is never cut short: the cache keeps
- * orders of at most DNS_GEO_CACHE_CITIES cities and simply computes longer
- * ones every time.
+ * The client's city order, once per query: one walk of the snapshot's geo
+ * tree (geo/tree.h), which the control thread built from the database and
+ * the map, gives the region (its order) and the ECS scope.  Without a
+ * database every client is unlocated (the tree holds the CIDR rules and
+ * the default order); without a client address, the default order.
  */
 static void geo_locate(resp_t *r)
 {
@@ -169,28 +158,13 @@ static void geo_locate(resp_t *r)
 	g->n = 0;
 	g->scope = 0;
 
-	const geo_map_t *m = r->snap->geo_map;
-	const geo_db_t *db = r->snap->geo_db;
-	const struct sockaddr *sa = r->locate;
-	if (m == NULL)
+	const geo_tree_t *t = r->snap->geo_tree;
+	if (t == NULL)
 		return;               /* choice order; nothing depends on the client */
-	geo_order_info_t info;
-	info.scope = 0;
-	size_t n;
-	if (sa == NULL || db == NULL) {
-		n = geo_map_order(m, sa, NULL, g->order, &info);
-	} else if (r->ctx->geo_cache != NULL) {
-		geo_loc_t loc;
-		int rc = geo_cache_locate_order(r->ctx->geo_cache, db, m, sa, &loc, g->order, &info);
-		n = rc >= 0 ? (size_t)rc : geo_map_order(m, sa, NULL, g->order, &info);
-	} else {
-		geo_loc_t loc;
-		if (geo_db_lookup(db, sa, &loc) < 0)
-			loc.found = false;
-		n = geo_map_order(m, sa, &loc, g->order, &info);
-	}
-	g->n = (uint16_t)n;
-	g->scope = sa != NULL ? info.scope : 0;
+	unsigned scope;
+	g->order = geo_tree_order(t, r->locate, &scope);
+	g->n = (uint16_t)geo_tree_ncities(t);
+	g->scope = r->locate != NULL ? scope : 0;
 }
 
 /*
@@ -211,7 +185,7 @@ static const dns_plan_choice_t *service_choice(resp_t *r, const dns_plan_service
 		r->geo_used = true;
 		r->ctx->stats.geo++;
 		const geo_state_t *g = r->geo;
-		if (r->snap->geo_map == NULL) {
+		if (r->snap->geo_tree == NULL) {
 			for (uint16_t i = 0; i < s->nchoices; i++)
 				if (s->choices[i].serving)
 					return &s->choices[i];
@@ -537,7 +511,7 @@ static const struct sockaddr *ecs_sockaddr(const dns_query_t *q, ecs_sa_t *u)
  */
 static unsigned ecs_scope(const resp_t *r, const dns_query_t *q)
 {
-	if (!r->geo_used || q->ecs_source == 0 || r->snap->geo_map == NULL)
+	if (!r->geo_used || q->ecs_source == 0 || r->snap->geo_tree == NULL)
 		return 0;
 	unsigned scope = r->geo->scope;
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };

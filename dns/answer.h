@@ -12,7 +12,6 @@
 
 #include "dns/snapshot.h"
 #include "dns/stats.h"
-#include "geo/cache.h"
 
 typedef enum dns_transport {
 	DNS_TRANSPORT_UDP = 0,
@@ -20,26 +19,18 @@ typedef enum dns_transport {
 } dns_transport_t;
 
 /*
- * A worker's own state for answering: its counters, its random source for
- * weighted choices, and its cache of city orders per client location.  One
- * per worker thread (or per test); never shared.
+ * A worker's own state for answering: its counters and its random source
+ * for weighted choices.  One per worker thread (or per test); never shared.
+ * It holds no memory of its own.
  */
 typedef struct dns_ctx {
 	dns_stats_t stats;
 	uint64_t rng;              /* xorshift64 state, never 0 */
-	geo_cache_t *geo_cache;    /* owned; NULL: orders computed every time */
 } dns_ctx_t;
 
-/* Cities whose order the per-worker cache keeps per location; with more
- * cities in the config the order is computed per query. */
-#define DNS_GEO_CACHE_CITIES 64
-#define DNS_GEO_CACHE_SLOTS 16384
-
-/* Prepares `ctx`: counters zero, rng seeded from `seed`, a geo cache of
- * `cache_slots` slots (0: none).  Not on the query path. */
-void dns_ctx_init(dns_ctx_t *ctx, uint64_t seed, size_t cache_slots);
-/* Frees the cache.  The struct is the caller's. */
-void dns_ctx_clear(dns_ctx_t *ctx);
+/* Prepares `ctx`: counters zero, rng seeded from `seed`.  Not on the query
+ * path. */
+void dns_ctx_init(dns_ctx_t *ctx, uint64_t seed);
 
 /* The largest response dns_answer() ever writes over TCP. */
 #define DNS_TCP_MAX 65535
@@ -55,7 +46,7 @@ void dns_ctx_clear(dns_ctx_t *ctx);
  * `client` is the source address (NULL: unlocated).  A steered service is
  * answered for the location of the ECS subnet when the query carries one
  * from a trusted resolver (RFC 7871), else for `client`'s.
- * `ctx` is the calling worker's own state (counters, rng, geo cache).
+ * `ctx` is the calling worker's own state (counters, rng).
  *
  * Returns the response length, or 0 when the packet must be dropped
  * (QR=1, shorter than a header).  Thread-safe for distinct ctx; `snap` is

@@ -86,7 +86,7 @@ typedef struct worker {
 	uint8_t *tcp_in;
 	uint8_t *tcp_out;
 
-	/* Counters, rng and geo order cache: this worker's alone. */
+	/* Counters and rng: this worker's alone. */
 	dns_ctx_t ctx;
 } worker_t;
 
@@ -488,7 +488,6 @@ static void worker_free(worker_t *w)
 	}
 	free(w->tcp_in);
 	free(w->tcp_out);
-	dns_ctx_clear(&w->ctx);
 	if (w->base)
 		event_base_free(w->base);
 }
@@ -527,7 +526,7 @@ static int worker_init(dns_server_t *s, worker_t *w, unsigned id, gtm_diag_t *di
 	}
 	w->tcp_in = gtm_xmalloc(65535);
 	w->tcp_out = gtm_xmalloc(DNS_TCP_MAX + 2);
-	dns_ctx_init(&w->ctx, worker_seed(id), DNS_GEO_CACHE_SLOTS);
+	dns_ctx_init(&w->ctx, worker_seed(id));
 	unsigned n = s->nworkers;
 	w->tcp_max = (s->conf.tcp_max_clients + n - 1) / n;
 

@@ -25,15 +25,18 @@ dns_snapshot_t *dns_snapshot_new(dns_zoneset_t *zones, dns_plan_t *plan, const d
 	return s;
 }
 
-void dns_snapshot_set_geo(dns_snapshot_t *s, geo_db_t *db, geo_map_t *map)
+void dns_snapshot_set_geo(dns_snapshot_t *s, geo_db_t *db, geo_map_t *map, geo_tree_t *tree)
 {
 	/* Ref before unref: setting the same handle again keeps it alive. */
 	geo_db_ref(db);
 	geo_map_ref(map);
+	geo_tree_ref(tree);
 	geo_db_unref(s->geo_db);
 	geo_map_unref(s->geo_map);
+	geo_tree_unref(s->geo_tree);
 	s->geo_db = db;
 	s->geo_map = map;
+	s->geo_tree = tree;
 }
 
 void dns_snapshot_free(dns_snapshot_t *s)
@@ -43,6 +46,7 @@ void dns_snapshot_free(dns_snapshot_t *s)
 	dns_zoneset_unref(s->zones);
 	geo_db_unref(s->geo_db);
 	geo_map_unref(s->geo_map);
+	geo_tree_unref(s->geo_tree);
 	dns_plan_free(s->plan);
 	free(s);
 }

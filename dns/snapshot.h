@@ -18,6 +18,7 @@
 #include "dns/zone.h"
 #include "geo/db.h"
 #include "geo/map.h"
+#include "geo/tree.h"
 
 #define DNS_NSID_MAX 128
 #define DNS_ECS_TRUSTED_MAX 64
@@ -52,6 +53,11 @@ typedef struct dns_snapshot {
 	dns_plan_t *plan;         /* owned */
 	geo_db_t *geo_db;         /* NULL: no database, every client unlocated; one reference held */
 	geo_map_t *geo_map;       /* NULL only in tests without geo services; one reference held */
+	/* The database and the map translated (geo_tree_new(geo_db, geo_map)):
+	 * what the query path reads.  NULL exactly when geo_map is NULL; one
+	 * reference held.  geo_db and geo_map stay for describing a client
+	 * (`gtmctl explain`: geo_db_lookup + geo_map_order). */
+	geo_tree_t *geo_tree;
 	dns_opts_t opts;
 } dns_snapshot_t;
 
@@ -59,11 +65,11 @@ typedef struct dns_snapshot {
  * ownership of `plan`.  Control thread. */
 dns_snapshot_t *dns_snapshot_new(dns_zoneset_t *zones, dns_plan_t *plan, const dns_opts_t *opts);
 
-/* Attaches the GeoIP database and the city map (either may be NULL), taking
- * a reference on each (geo_db_ref, geo_map_ref): both are shared between
- * snapshots, so that a health flip rebuilds only the plan and the workers'
- * order caches stay warm.  Control thread. */
-void dns_snapshot_set_geo(dns_snapshot_t *s, geo_db_t *db, geo_map_t *map);
+/* Attaches the GeoIP database, the city map and the tree built from them
+ * (geo_tree_new(db, map); NULL exactly when map is NULL; db may be NULL),
+ * taking a reference on each: all three are shared between snapshots, so
+ * that a health flip rebuilds only the plan.  Control thread. */
+void dns_snapshot_set_geo(dns_snapshot_t *s, geo_db_t *db, geo_map_t *map, geo_tree_t *tree);
 
 /* Drops the zone and geo references, frees the plan and the snapshot.  NULL is a no-op. */
 void dns_snapshot_free(dns_snapshot_t *s);

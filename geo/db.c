@@ -255,6 +255,81 @@ uint32_t geo_db_generation(const geo_db_t *db)
 	return db->gen;
 }
 
+/* ---- the search tree, for geo/tree.c ------------------------------------ */
+
+static int rec_of(unsigned file, uint8_t type, uint64_t value, const MMDB_entry_s *entry,
+                  geo_db_rec_t *out)
+{
+	out->file = (uint8_t)file;
+	switch (type) {
+	case MMDB_RECORD_TYPE_SEARCH_NODE:
+		out->kind = GEO_DB_REC_NODE;
+		out->value = (uint32_t)value;
+		return 0;
+	case MMDB_RECORD_TYPE_EMPTY:
+		out->kind = GEO_DB_REC_EMPTY;
+		out->value = 0;
+		return 0;
+	case MMDB_RECORD_TYPE_DATA:
+		out->kind = GEO_DB_REC_DATA;
+		out->value = entry->offset;
+		return 0;
+	default:
+		return GTM_EIO;
+	}
+}
+
+int geo_db_tree_children(const geo_db_t *db, const geo_db_rec_t *node, geo_db_rec_t out[2])
+{
+	if (node->kind != GEO_DB_REC_NODE || node->file >= db->nfiles)
+		return GTM_EINVAL;
+	const MMDB_s *mm = &db->file[node->file].mmdb;
+	MMDB_search_node_s n;
+	if (MMDB_read_node(mm, node->value, &n) != MMDB_SUCCESS)
+		return GTM_EIO;
+	if (rec_of(node->file, n.left_record_type, n.left_record, &n.left_record_entry, &out[0]) != 0 ||
+	    rec_of(node->file, n.right_record_type, n.right_record, &n.right_record_entry, &out[1]) != 0)
+		return GTM_EIO;
+	return 0;
+}
+
+int geo_db_tree_start(const geo_db_t *db, int family, geo_db_rec_t *out)
+{
+	unsigned idx = family == AF_INET ? db->v4_file : family == AF_INET6 ? db->v6_file : NO_FILE;
+	*out = (geo_db_rec_t){ .kind = GEO_DB_REC_EMPTY };
+	if (idx == NO_FILE)
+		return 0;
+	*out = (geo_db_rec_t){ .kind = GEO_DB_REC_NODE, .file = (uint8_t)idx, .value = 0 };
+	if (family == AF_INET6 || db->file[idx].mmdb.metadata.ip_version == 4)
+		return 0;
+	/* IPv4 in an IPv6 file: ::a.b.c.d, as libmaxminddb looks it up. */
+	for (unsigned d = 0; d < 96 && out->kind == GEO_DB_REC_NODE; d++) {
+		geo_db_rec_t kids[2];
+		int rc = geo_db_tree_children(db, out, kids);
+		if (rc != 0)
+			return rc;
+		*out = kids[0];
+	}
+	return 0;
+}
+
+void geo_db_tree_loc(const geo_db_t *db, const geo_db_rec_t *rec, geo_loc_t *loc)
+{
+	memset(loc, 0, sizeof(*loc));
+	if (rec->kind != GEO_DB_REC_DATA || rec->file >= db->nfiles)
+		return;
+	loc->found = true;
+	loc->key = ((uint64_t)db->gen << 33) | ((uint64_t)rec->file << 32) | rec->value;
+	geo_db_fill(db, loc);
+}
+
+uint32_t geo_db_tree_nodes(const geo_db_t *db, unsigned file)
+{
+	if (file >= db->nfiles || !db->file[file].open)
+		return 0;
+	return db->file[file].mmdb.metadata.node_count;
+}
+
 /* ---- opening and checking ----------------------------------------------- */
 
 /* Splits "a/b/0/c" into a NULL-terminated component array.  Returns false

@@ -135,6 +135,47 @@ int geo_db_locate(const geo_db_t *db, const struct sockaddr *sa, geo_loc_t *loc)
 void geo_db_fill(const geo_db_t *db, geo_loc_t *loc);
 
 /*
+ * The search tree, for translating the database into another structure
+ * (geo/tree.c).  A record is what a search-tree node points to, in one of
+ * the files.  Control thread; these are not meant for the query path.
+ */
+typedef enum geo_db_rec_kind {
+	GEO_DB_REC_EMPTY = 0,     /* no network here: not found */
+	GEO_DB_REC_NODE,          /* a search-tree node: two more records below */
+	GEO_DB_REC_DATA,          /* a network with a data record */
+} geo_db_rec_kind_t;
+
+typedef struct geo_db_rec {
+	uint8_t kind;             /* geo_db_rec_kind_t */
+	uint8_t file;             /* which file of the database */
+	uint32_t value;           /* NODE: node number; DATA: data-section offset */
+} geo_db_rec_t;
+
+/*
+ * The record where lookups of `family` (AF_INET or AF_INET6) start, as
+ * geo_db_locate() walks: for IPv6 the root of the IPv6 file; for IPv4 the
+ * root of an IPv4 file, or what the 96 zero bits of ::/96 lead to in an
+ * IPv6 file (a data or empty record met sooner covers all of IPv4).  A
+ * family no file answers gives an EMPTY record.  Returns 0, or GTM_EIO for
+ * a corrupt tree.
+ */
+int geo_db_tree_start(const geo_db_t *db, int family, geo_db_rec_t *out);
+
+/* The two records below a NODE record: out[0] for bit 0, out[1] for bit 1.
+ * Returns 0, or GTM_EIO for a corrupt tree (a node out of range, an
+ * invalid record). */
+int geo_db_tree_children(const geo_db_t *db, const geo_db_rec_t *node, geo_db_rec_t out[2]);
+
+/* Fills *loc as geo_db_lookup() does for an address whose walk ends at
+ * `rec`: for DATA found, key and the fields; for anything else not found.
+ * The prefix is left 0 (it depends on the address). */
+void geo_db_tree_loc(const geo_db_t *db, const geo_db_rec_t *rec, geo_loc_t *loc);
+
+/* Search-tree nodes in file `file` (0 when there is no such file): node
+ * numbers of that file's records are below it. */
+uint32_t geo_db_tree_nodes(const geo_db_t *db, unsigned file);
+
+/*
  * A number unique to this opened database in the process (never reused, never
  * 0).  The top bits of every geo_loc_t.key it returns.
  */

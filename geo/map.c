@@ -597,12 +597,11 @@ static size_t append_rest(const geo_map_t *m, const uint8_t *used, const double 
 	return k;
 }
 
-size_t geo_map_order(const geo_map_t *m, const struct sockaddr *sa, const geo_loc_t *loc,
-                     uint16_t *out, geo_order_info_t *info)
+size_t geo_map_order_rule(const geo_map_t *m, int cidr_rule, const geo_loc_t *loc,
+                          uint16_t *out, geo_order_info_t *info)
 {
 	uint8_t used[GEO_MAX_CITIES];
-	unsigned depth;
-	int32_t r = geo_map_match_cidr(m, sa, &depth);
+	int32_t r = cidr_rule >= 0 && (size_t)cidr_rule < m->nrules ? cidr_rule : NO_RULE;
 	bool located = loc != NULL && loc->found;
 	double vbuf[3], *v = NULL;
 	geo_how_t how;
@@ -613,15 +612,6 @@ size_t geo_map_order(const geo_map_t *m, const struct sockaddr *sa, const geo_lo
 	}
 	if (r == NO_RULE && located)
 		r = match_location(m, loc);
-
-	if (info != NULL) {
-		info->rule = r;
-		info->by_location = located && (r == NO_RULE || m->rules[r].how != GEO_BY_CIDR);
-		if (r != NO_RULE && m->rules[r].how == GEO_BY_CIDR)
-			info->scope = depth;
-		else
-			info->scope = (loc != NULL && loc->prefix > depth) ? loc->prefix : depth;
-	}
 
 	if (r == NO_RULE) {
 		how = v != NULL ? GEO_BY_DISTANCE : GEO_BY_DEFAULT;
@@ -641,7 +631,45 @@ size_t geo_map_order(const geo_map_t *m, const struct sockaddr *sa, const geo_lo
 		}
 		append_rest(m, used, v, out, rule->n);
 	}
-	if (info != NULL)
+	if (info != NULL) {
 		info->how = how;
+		info->rule = r;
+		info->scope = 0;
+	}
 	return m->n;
+}
+
+size_t geo_map_order(const geo_map_t *m, const struct sockaddr *sa, const geo_loc_t *loc,
+                     uint16_t *out, geo_order_info_t *info)
+{
+	unsigned depth;
+	int32_t r = geo_map_match_cidr(m, sa, &depth);
+	size_t n = geo_map_order_rule(m, r, loc, out, info);
+
+	if (info != NULL) {
+		if (r != NO_RULE)
+			info->scope = depth;
+		else
+			info->scope = (loc != NULL && loc->prefix > depth) ? loc->prefix : depth;
+	}
+	return n;
+}
+
+uint32_t geo_map_cidr_root(const geo_map_t *m, int family)
+{
+	uint32_t root = family == AF_INET ? 0 : family == AF_INET6 ? 1 : GEO_MAP_NO_NODE;
+	if (root == GEO_MAP_NO_NODE)
+		return root;
+	const struct node *nd = &m->nodes[root];
+	if (nd->rule == NO_RULE && nd->child[0] == NO_NODE && nd->child[1] == NO_NODE)
+		return GEO_MAP_NO_NODE;
+	return root;
+}
+
+int geo_map_cidr_node(const geo_map_t *m, uint32_t node, uint32_t child[2])
+{
+	const struct node *nd = &m->nodes[node];
+	for (int i = 0; i < 2; i++)
+		child[i] = nd->child[i] != NO_NODE ? nd->child[i] : GEO_MAP_NO_NODE;
+	return nd->rule;
 }

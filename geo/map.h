@@ -41,7 +41,7 @@ typedef struct geo_point {
 	double lat, lon;          /* degrees */
 } geo_point_t;
 
-/* Why an order came out as it did (for `gtmctl explain`, metrics, caching). */
+/* Why an order came out as it did (for `gtmctl explain` and metrics). */
 typedef enum geo_how {
 	GEO_BY_DEFAULT = 0,       /* no location (or no coordinates): the default order */
 	GEO_BY_DISTANCE,          /* nearest first */
@@ -64,9 +64,6 @@ typedef struct geo_order_info {
 	 * prefix.
 	 */
 	unsigned scope;
-	/* True when the order depends only on the location record (not on the
-	 * address): it may be cached under loc->key (geo/cache.h). */
-	bool by_location;
 } geo_order_info_t;
 
 typedef struct geo_map geo_map_t;
@@ -159,7 +156,26 @@ size_t geo_map_order(const geo_map_t *m, const struct sockaddr *sa, const geo_lo
  * The CIDR step of geo_map_order() alone: returns the rule that matches `sa`
  * (longest prefix), or -1; stores in *depth (if non-NULL) the prefix length
  * over which that outcome is the same (see geo_order_info_t.scope).  Any
- * thread, no allocation.  geo_cache_order() uses it to decide whether an
- * order may come from the cache.
+ * thread, no allocation.
  */
 int geo_map_match_cidr(const geo_map_t *m, const struct sockaddr *sa, unsigned *depth);
+
+/*
+ * geo_map_order() after its CIDR step: `cidr_rule` is the CIDR rule that
+ * matched the client (a geo_map_match_cidr() result), or -1 for none, in
+ * which case the location's rules apply.  info->scope is set to 0 (it
+ * depends on the address).  Any thread, no allocation.
+ */
+size_t geo_map_order_rule(const geo_map_t *m, int cidr_rule, const geo_loc_t *loc,
+                          uint16_t *out, geo_order_info_t *info);
+
+/*
+ * The CIDR rules as a binary trie, for geo/tree.c, which folds them into
+ * its own tree.  geo_map_cidr_root() gives the root for `family` (AF_INET:
+ * IPv4 and IPv4-mapped rules; AF_INET6), or GEO_MAP_NO_NODE when the family
+ * has no rule.  geo_map_cidr_node() returns the rule at `node` (-1: none)
+ * and stores its children, for bit 0 and bit 1 (GEO_MAP_NO_NODE: none).
+ */
+#define GEO_MAP_NO_NODE UINT32_MAX
+uint32_t geo_map_cidr_root(const geo_map_t *m, int family);
+int geo_map_cidr_node(const geo_map_t *m, uint32_t node, uint32_t child[2]);

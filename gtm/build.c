@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "dns/zone.h"
 #include "geo/db.h"
 #include "geo/map.h"
+#include "geo/tree.h"
 #include "gtm/build.h"
 
 void gtm_build_opts(const gtm_conf_t *conf, dns_opts_t *opts)
@@ -66,8 +68,11 @@ struct gtm_build {
 	dns_zoneset_t *zones;      /* one reference */
 	geo_db_t *db;              /* one reference; NULL: no database */
 	geo_map_t *map;            /* one reference; NULL: no cities */
+	geo_tree_t *tree;          /* one reference; db and map translated; NULL iff map is */
 	bool failed;               /* the last reopen failed on files like these: */
 	file_sig_t failed_sig[2];
+	bool *failopen;            /* per service: fails open in the last snapshot */
+	gtm_build_stats_t stats;
 };
 
 static void file_sig_read(const char *path, file_sig_t *sig)
@@ -176,6 +181,7 @@ gtm_build_t *gtm_build_new(const gtm_conf_t *conf, gtm_diag_t *diag)
 	gtm_build_t *b = gtm_xcalloc(1, sizeof(*b));
 	size_t errors = diag->count;
 	b->conf = conf;
+	b->failopen = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*b->failopen));
 	b->zones = build_zones(conf, diag);
 	/* The database is checked even when a zone failed, so that one run of
 	 * gtmd -t reports both. */
@@ -189,6 +195,12 @@ gtm_build_t *gtm_build_new(const gtm_conf_t *conf, gtm_diag_t *diag)
 		gtm_build_free(b);
 		return NULL;
 	}
+	/* What the query path reads: the database and the map translated
+	 * into one prefix tree (geo/tree.h). */
+	if (b->map != NULL && (b->tree = geo_tree_new(b->db, b->map, diag)) == NULL) {
+		gtm_build_free(b);
+		return NULL;
+	}
 	return b;
 }
 
@@ -199,16 +211,103 @@ void gtm_build_free(gtm_build_t *b)
 	dns_zoneset_unref(b->zones);
 	geo_db_unref(b->db);
 	geo_map_unref(b->map);
+	geo_tree_unref(b->tree);
+	free(b->failopen);
 	free(b);
 }
 
 dns_snapshot_t *gtm_build_snapshot(gtm_build_t *b, const gtm_health_t *health)
 {
+	const gtm_conf_t *conf = b->conf;
+	bool *now = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*now));
+	dns_plan_t *plan = gtm_controller_plan_report(conf, health, now);
+	return gtm_build_snapshot_plan(b, plan, now);
+}
+
+/* What a service at its last resort answers, for the log line. */
+static void last_resort_text(const gtm_service_t *svc, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+	switch (svc->last_resort) {
+	case GTM_LAST_RESORT_OPEN:
+		snprintf(buf, len, "answering every endpoint (fail open)");
+		break;
+	case GTM_LAST_RESORT_CLOSED:
+		snprintf(buf, len, "answering NODATA (fail closed)");
+		break;
+	case GTM_LAST_RESORT_ADDRESS:
+		inet_ntop(svc->lr_family, &svc->lr_addr, addr, sizeof(addr));
+		snprintf(buf, len, "answering the last-resort address %s", addr);
+		break;
+	}
+}
+
+dns_snapshot_t *gtm_build_snapshot_plan(gtm_build_t *b, dns_plan_t *plan, bool *now)
+{
+	const gtm_conf_t *conf = b->conf;
 	dns_opts_t opts;
-	gtm_build_opts(b->conf, &opts);
-	dns_snapshot_t *snap = dns_snapshot_new(b->zones, gtm_controller_plan(b->conf, health), &opts);
-	dns_snapshot_set_geo(snap, b->db, b->map);
+	gtm_build_opts(conf, &opts);
+	/* Fail open is said once when a service enters it and once when it
+	 * leaves, not at every rebuild: a flapping fleet rebuilds often. */
+	uint32_t n = 0;
+	for (size_t i = 0; i < conf->nservices; i++) {
+		n += now[i];
+		if (now[i] == b->failopen[i])
+			continue;
+		if (now[i]) {
+			char what[128];
+			last_resort_text(&conf->services[i], what, sizeof(what));
+			b->stats.failopen_entered++;
+			log_warn("service %s, no serving site, %s", conf->services[i].name, what);
+		} else {
+			b->stats.failopen_left++;
+			log_warn("service %s, serving again, %s over", conf->services[i].name,
+			         conf->services[i].last_resort == GTM_LAST_RESORT_OPEN ? "fail open" : "last resort");
+		}
+	}
+	free(b->failopen);
+	b->failopen = now;
+	b->stats.failopen_now = n;
+	b->stats.snapshots++;
+	dns_snapshot_t *snap = dns_snapshot_new(b->zones, plan, &opts);
+	dns_snapshot_set_geo(snap, b->db, b->map, b->tree);
 	return snap;
+}
+
+/* DNS names compare without case and without a trailing dot. */
+static bool name_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 1 && a[la - 1] == '.')
+		la--;
+	if (lb > 1 && b[lb - 1] == '.')
+		lb--;
+	return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+void gtm_build_inherit(gtm_build_t *b, const gtm_build_t *old)
+{
+	if (old == NULL)
+		return;
+	b->stats = old->stats;
+	b->stats.failopen_now = 0;
+	for (size_t i = 0; i < b->conf->nservices; i++)
+		for (size_t j = 0; j < old->conf->nservices; j++)
+			if (name_eq(b->conf->services[i].name, old->conf->services[j].name)) {
+				b->failopen[i] = old->failopen[j];
+				b->stats.failopen_now += old->failopen[j];
+				break;
+			}
+}
+
+void gtm_build_stats(const gtm_build_t *b, gtm_build_stats_t *out)
+{
+	*out = b->stats;
+}
+
+bool gtm_build_failopen(const gtm_build_t *b, size_t service)
+{
+	return service < b->conf->nservices && b->failopen[service];
 }
 
 bool gtm_build_geo_changed(const gtm_build_t *b)
@@ -234,6 +333,11 @@ int gtm_build_reopen_geo(gtm_build_t *b, gtm_diag_t *diag)
 	file_sig_read(b->conf->geo.db_v6, &sig[1]);
 	size_t errors = diag->count;
 	geo_db_t *db = open_db(b->conf, diag);
+	geo_tree_t *tree = NULL;
+	if (db != NULL && b->map != NULL && (tree = geo_tree_new(db, b->map, diag)) == NULL) {
+		geo_db_unref(db);
+		db = NULL;
+	}
 	if (db == NULL) {
 		if (diag->count == errors)
 			gtm_diag_add(diag, b->conf->geo.db, 0, "cannot open GeoIP database");
@@ -242,7 +346,9 @@ int gtm_build_reopen_geo(gtm_build_t *b, gtm_diag_t *diag)
 		return GTM_EINVAL;
 	}
 	geo_db_unref(b->db);
+	geo_tree_unref(b->tree);
 	b->db = db;
+	b->tree = tree;
 	b->failed = false;
 	return 0;
 }

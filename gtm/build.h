@@ -50,8 +50,45 @@ void gtm_build_free(gtm_build_t *b);
  * gtm_controller_plan() makes for `health` (NULL: every endpoint up) and
  * the options of gtm_build_opts().  The caller owns it (and normally hands
  * it to dns_snapshot_publish).  Never fails.
+ *
+ * Fail open: the build remembers which services failed open in its last
+ * snapshot; a service that enters fail open is logged at warning
+ * ("service NAME, no serving site, answering every endpoint (fail open)")
+ * and counted, one that leaves it is logged ("service NAME, serving again,
+ * fail open over"), once per transition however often snapshots are made.
  */
 dns_snapshot_t *gtm_build_snapshot(gtm_build_t *b, const gtm_health_t *health);
+
+/*
+ * The same from a plan the caller made (the stateful controller's,
+ * gtm_controller_update): takes ownership of `plan` and of `failopen`
+ * (conf->nservices flags: the service is at its last resort, logged once
+ * per transition as above; for a fail-closed or fixed-address last resort
+ * the line says what is answered instead).
+ */
+dns_snapshot_t *gtm_build_snapshot_plan(gtm_build_t *b, dns_plan_t *plan, bool *failopen);
+
+/* Counters of the snapshots a build (and, through gtm_build_inherit, the
+ * builds before it) made; for metrics (controller.failopen) and gtmctl. */
+typedef struct gtm_build_stats {
+	uint64_t failopen_entered;  /* transitions of a service into fail open */
+	uint64_t failopen_left;     /* transitions out of it */
+	uint32_t failopen_now;      /* services failing open in the last snapshot */
+	uint64_t snapshots;         /* snapshots made */
+} gtm_build_stats_t;
+
+void gtm_build_stats(const gtm_build_t *b, gtm_build_stats_t *out);
+
+/* Whether service `service` (index into conf->services) fails open in the
+ * last snapshot. */
+bool gtm_build_failopen(const gtm_build_t *b, size_t service);
+
+/*
+ * Reload: carries the counters and each service's fail-open state (matched
+ * by name) from `old` to `b`, before b's first snapshot, so that a reload
+ * neither repeats nor loses a fail-open transition.  NULL old: nothing.
+ */
+void gtm_build_inherit(gtm_build_t *b, const gtm_build_t *old);
 
 /*
  * True when the database file(s) the build opened have been replaced or

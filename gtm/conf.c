@@ -9,6 +9,10 @@
  * Every problem is collected with the file and line libconfig recorded for
  * the setting and reported together, sorted by line (NSD's c_error); a
  * configuration with any problem is refused whole.
+ *
+ * This file holds the top level and the topology groups; the engine is in
+ * conf_keys.c, the other groups in conf_health.c and conf_control.c (see
+ * conf_int.h).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -33,596 +37,18 @@
 #include "dns/wire.h"
 #include "geo/map.h"
 #include "gtm/conf.h"
+#include "gtm/conf_int.h"
 
-/* ------------------------------------------------------------------------ */
-/* Diagnostics                                                              */
-
-/* One message before sorting: messages are reported in file order, then
- * line order, then the order they were found in. */
-typedef struct msg {
-	size_t file;     /* index into ctx.files */
-	int line;        /* 0: about the whole file, sorted last */
-	size_t seq;
-	char *text;
-} msg_t;
-
-/* The text of a file libconfig read, kept to recover integer literals that
- * libconfig 1.5 silently truncates to 32 bits. */
-typedef struct srcfile {
-	char *name;
-	char *text;      /* NULL when unreadable */
-	size_t *lines;   /* offset of each line start; lines[0] is line 1 */
-	size_t nlines;
-} srcfile_t;
-
-typedef struct ctx {
-	const char *path;     /* as given by the caller */
-	geo_map_t *check_map; /* while geo is read: a map that checks each rule */
-	const char *dir;      /* its folder, NULL for the current one */
-	gtm_conf_t *conf;
-	msg_t *msgs;
-	size_t nmsgs;
-	srcfile_t *files;
-	size_t nfiles;
-} ctx_t;
-
-static size_t file_index(ctx_t *x, const char *name)
-{
-	for (size_t i = 0; i < x->nfiles; i++)
-		if (strcmp(x->files[i].name, name) == 0)
-			return i;
-	x->files = gtm_xgrow(x->files, x->nfiles, sizeof(*x->files));
-	x->files[x->nfiles] = (srcfile_t){ .name = gtm_xstrdup(name) };
-	return x->nfiles++;
-}
-
-static void vreport(ctx_t *x, const char *file, int line, const char *fmt, va_list ap)
-{
-	va_list ap2;
-	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
-	va_end(ap2);
-	char *text = gtm_xmalloc(n > 0 ? (size_t)n + 1 : 1);
-	vsnprintf(text, n > 0 ? (size_t)n + 1 : 1, fmt, ap);
-	x->msgs = gtm_xgrow(x->msgs, x->nmsgs, sizeof(*x->msgs));
-	x->msgs[x->nmsgs] = (msg_t){ file_index(x, file), line, x->nmsgs, text };
-	x->nmsgs++;
-}
-
-/* libconfig names an @include file as written; it is relative to the
- * config file's folder (config_set_include_dir), and so are our messages. */
-static const char *setting_file(ctx_t *x, const config_setting_t *s)
-{
-	const char *f = s ? config_setting_source_file(s) : NULL;
-	if (f == NULL || strcmp(f, x->path) == 0)
-		return x->path;
-	if (f[0] == '/' || x->dir == NULL)
-		return f;
-	char *full = gtm_xasprintf("%s/%s", x->dir, f);
-	const char *name = x->files[file_index(x, full)].name;
-	free(full);
-	return name;
-}
-
-/* Reports a problem at setting `s` (NULL: about the whole file). */
-static void err(ctx_t *x, const config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void err(ctx_t *x, const config_setting_t *s, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vreport(x, setting_file(x, s), s ? (int)config_setting_source_line(s) : 0, fmt, ap);
-	va_end(ap);
-}
-
-static int msg_cmp(const void *a, const void *b)
-{
-	const msg_t *m = a, *n = b;
-	if (m->file != n->file)
-		return m->file < n->file ? -1 : 1;
-	int ml = m->line > 0 ? m->line : INT_MAX, nl = n->line > 0 ? n->line : INT_MAX;
-	if (ml != nl)
-		return ml < nl ? -1 : 1;
-	return m->seq < n->seq ? -1 : m->seq > n->seq;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Integer literals                                                         */
-
-static void srcfile_read(srcfile_t *f)
-{
-	FILE *fp = fopen(f->name, "r");
-	if (fp == NULL)
-		return;
-	size_t len = 0, cap = 4096;
-	char *t = gtm_xmalloc(cap);
-	size_t n;
-	while ((n = fread(t + len, 1, cap - len - 1, fp)) > 0) {
-		len += n;
-		if (cap - len - 1 == 0)
-			t = gtm_xrealloc(t, cap *= 2);
-	}
-	fclose(fp);
-	t[len] = '\0';
-	f->text = t;
-	f->lines = gtm_xgrow(NULL, 0, sizeof(*f->lines));
-	f->lines[f->nlines++] = 0;
-	for (size_t i = 0; i < len; i++)
-		if (t[i] == '\n') {
-			f->lines = gtm_xgrow(f->lines, f->nlines, sizeof(*f->lines));
-			f->lines[f->nlines++] = i + 1;
-		}
-}
-
-/*
- * libconfig 1.5 stores an integer literal without the L suffix in an int,
- * silently truncating it (4294967296 reads as 0).  So for an int setting,
- * find its literal on its source line and parse it again: returns 0 with
- * the value in *v, or -1 when the literal does not fit in 64 bits (then
- * `raw` holds it for the message).  A literal only counts when it truncates
- * to libconfig's value, so that another setting of the same name on the
- * same line is never taken for this one; when none is found, *v is
- * libconfig's value.
- */
-static int int_value(ctx_t *x, const config_setting_t *s, int64_t *v, char *raw, size_t rawlen)
-{
-	const char *name = config_setting_name(s);
-	*v = config_setting_get_int64(s);
-	if (name == NULL || config_setting_type(s) != CONFIG_TYPE_INT)
-		return 0;
-	srcfile_t *f = &x->files[file_index(x, setting_file(x, s))];
-	if (f->lines == NULL)
-		srcfile_read(f);
-	unsigned line = config_setting_source_line(s);
-	if (f->text == NULL || line == 0 || line > f->nlines)
-		return 0;
-	const char *p = f->text + f->lines[line - 1];
-	const char *end = strchr(p, '\n');
-	if (end == NULL)
-		end = p + strlen(p);
-	size_t nl = strlen(name);
-	for (const char *q = p; q + nl <= end; q++) {
-		if (strncmp(q, name, nl) != 0 ||
-		    (q > p && (isalnum((unsigned char)q[-1]) || q[-1] == '_' || q[-1] == '-')))
-			continue;
-		const char *t = q + nl;
-		while (t < end && (*t == ' ' || *t == '\t'))
-			t++;
-		if (t >= end || (*t != '=' && *t != ':'))
-			continue;
-		t++;
-		while (t < end && (*t == ' ' || *t == '\t'))
-			t++;
-		const char *start = t;
-		if (t < end && (*t == '-' || *t == '+'))
-			t++;
-		while (t < end && isalnum((unsigned char)*t))
-			t++;
-		size_t tl = (size_t)(t - start);
-		if (tl == 0 || tl >= rawlen)
-			continue;
-		memcpy(raw, start, tl);
-		raw[tl] = '\0';
-		errno = 0;
-		char *e;
-		long long ll = strtoll(raw, &e, 0);
-		if (*e != '\0' || (uint32_t)ll != (uint32_t)*v)
-			continue;
-		if (errno == ERANGE)
-			return -1;
-		*v = ll;
-		return 0;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Key tables                                                               */
-
-typedef enum ktype {
-	KT_INT,     /* integer in [min, max], stored times `scale` in a field of `size` bytes */
-	KT_NUM,     /* integer or float in [dmin, dmax], stored as double */
-	KT_STR,     /* string of min..max bytes, stored as a new char * */
-	KT_ENUM,    /* one of `choices`, stored as the int index */
-	KT_BOOL,    /* true or false, stored as a bool; default `def` */
-	KT_FN,      /* parsed by `fn` */
-} ktype_t;
-
-enum {
-	KF_REQUIRED = 1, /* missing: "<where> has no '<key>'" */
-	KF_NAME = 2,     /* the item's name: used in every later message */
-	KF_DEFAULT = 4,  /* missing: store `def` (KT_INT, KT_ENUM) or `sdef` (KT_STR) */
-};
-
-/* Where a group sits, for messages: "server" and "server.workers", or
- * "site bj-a" and "site bj-a: weight". */
-typedef struct scope {
-	const char *kind;     /* "server", "site", "endpoint" */
-	const char *parent;   /* "service www.example.com" for an endpoint, else NULL */
-	bool section;         /* a top-level group such as server: keys read server.key */
-	const char *name;     /* the item's name once read */
-	char where[320];
-	char prefix[320];
-} scope_t;
-
-typedef bool (*key_fn_t)(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc);
-
-typedef struct key {
-	const char *name;
-	ktype_t type;
-	unsigned flags;
-	size_t off, size;     /* the field in the item */
-	int64_t min, max;     /* KT_INT range; KT_STR length */
-	double dmin, dmax;    /* KT_NUM range */
-	int64_t def;          /* KT_INT, KT_ENUM default */
-	const char *sdef;     /* KT_STR default (NULL: none) */
-	int64_t scale;        /* KT_INT: stored value = value * scale (0 means 1) */
-	const char *const *choices;  /* KT_ENUM, NULL-terminated */
-	key_fn_t fn;          /* KT_FN: parses the value; otherwise an optional extra check */
-} ckey_t;
-
-#define FIELD(st, f) .off = offsetof(st, f), .size = sizeof(((st *)0)->f)
-#define K_INT(n, st, f, lo, hi, d) \
-	{ .name = n, .type = KT_INT, .flags = KF_DEFAULT, FIELD(st, f), .min = lo, .max = hi, .def = d }
-#define K_NUM(n, st, f, lo, hi, fl) \
-	{ .name = n, .type = KT_NUM, .flags = fl, FIELD(st, f), .dmin = lo, .dmax = hi }
-#define K_STR(n, st, f, lo, hi, fl, chk) \
-	{ .name = n, .type = KT_STR, .flags = fl, FIELD(st, f), .min = lo, .max = hi, .fn = chk }
-#define K_ENUM(n, st, f, ch, d) \
-	{ .name = n, .type = KT_ENUM, .flags = KF_DEFAULT, FIELD(st, f), .choices = ch, .def = d }
-#define K_BOOL(n, st, f, d) \
-	{ .name = n, .type = KT_BOOL, .flags = KF_DEFAULT, FIELD(st, f), .def = d }
-#define K_FN(n, fl, f) { .name = n, .type = KT_FN, .flags = fl, .fn = f }
-
-static void scope_label(scope_t *sc)
-{
-	if (sc->section) {
-		snprintf(sc->where, sizeof(sc->where), "%s", sc->kind);
-		snprintf(sc->prefix, sizeof(sc->prefix), "%s.", sc->kind);
-	} else if (sc->parent) {
-		snprintf(sc->where, sizeof(sc->where), "%s of %s", sc->kind, sc->parent);
-		snprintf(sc->prefix, sizeof(sc->prefix), "%s: %s ", sc->parent, sc->kind);
-	} else if (sc->name) {
-		snprintf(sc->where, sizeof(sc->where), "%s %s", sc->kind, sc->name);
-		snprintf(sc->prefix, sizeof(sc->prefix), "%s %s: ", sc->kind, sc->name);
-	} else {
-		snprintf(sc->where, sizeof(sc->where), "%s", sc->kind);
-		snprintf(sc->prefix, sizeof(sc->prefix), "%s: ", sc->kind);
-	}
-}
-
-static bool is_int(const config_setting_t *s)
-{
-	int t = config_setting_type(s);
-	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
-}
-
-static void store_int(void *obj, const ckey_t *k, int64_t v)
-{
-	char *p = (char *)obj + k->off;
-	switch (k->size) {
-	case 1: { uint8_t t = (uint8_t)v; memcpy(p, &t, 1); break; }
-	case 2: { uint16_t t = (uint16_t)v; memcpy(p, &t, 2); break; }
-	case 4: { uint32_t t = (uint32_t)v; memcpy(p, &t, 4); break; }
-	case 8: memcpy(p, &v, 8); break;
-	default: gtm_assert(!"bad integer field size");
-	}
-}
-
-static void choices_text(const char *const *ch, char *buf, size_t len)
-{
-	buf[0] = '\0';
-	for (size_t i = 0; ch[i]; i++) {
-		size_t l = strlen(buf);
-		snprintf(buf + l, len - l, "%s%s", i ? ", " : "", ch[i]);
-	}
-}
-
-/* Parses one present key; false when it reported a problem. */
-static bool key_parse(ctx_t *x, const ckey_t *k, const config_setting_t *s, void *obj, scope_t *sc)
-{
-	char *field = (char *)obj + k->off;
-	switch (k->type) {
-	case KT_INT: {
-		char raw[64];
-		if (!is_int(s)) {
-			err(x, s, "%s%s must be an integer", sc->prefix, k->name);
-			return false;
-		}
-		int64_t v;
-		if (int_value(x, s, &v, raw, sizeof(raw)) != 0) {
-			err(x, s, "%s%s must be between %" PRId64 " and %" PRId64 " (got %s)",
-			    sc->prefix, k->name, k->min, k->max, raw);
-			return false;
-		}
-		if (v < k->min || v > k->max) {
-			err(x, s, "%s%s must be between %" PRId64 " and %" PRId64 " (got %" PRId64 ")",
-			    sc->prefix, k->name, k->min, k->max, v);
-			return false;
-		}
-		store_int(obj, k, v * (k->scale ? k->scale : 1));
-		break;
-	}
-	case KT_NUM: {
-		double v;
-		if (is_int(s))
-			v = (double)config_setting_get_int64(s);
-		else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
-			v = config_setting_get_float(s);
-		else {
-			err(x, s, "%s%s must be a number", sc->prefix, k->name);
-			return false;
-		}
-		if (!(v >= k->dmin && v <= k->dmax)) {
-			err(x, s, "%s%s must be between %g and %g (got %g)",
-			    sc->prefix, k->name, k->dmin, k->dmax, v);
-			return false;
-		}
-		memcpy(field, &v, sizeof(v));
-		break;
-	}
-	case KT_STR: {
-		const char *v = config_setting_get_string(s);
-		if (v == NULL) {
-			err(x, s, "%s%s must be a string", sc->prefix, k->name);
-			return false;
-		}
-		size_t len = strlen(v);
-		if ((int64_t)len < k->min) {
-			err(x, s, "%s%s must not be empty", sc->prefix, k->name);
-			return false;
-		}
-		if (k->max > 0 && (int64_t)len > k->max) {
-			err(x, s, "%s%s must be at most %" PRId64 " bytes (got %zu)",
-			    sc->prefix, k->name, k->max, len);
-			return false;
-		}
-		char *dup = gtm_xstrdup(v);
-		memcpy(field, &dup, sizeof(dup));
-		if (k->flags & KF_NAME) {
-			sc->name = dup;
-			scope_label(sc);
-		}
-		break;
-	}
-	case KT_ENUM: {
-		const char *v = config_setting_get_string(s);
-		char all[256];
-		choices_text(k->choices, all, sizeof(all));
-		size_t i;
-		for (i = 0; v && k->choices[i]; i++)
-			if (strcmp(v, k->choices[i]) == 0)
-				break;
-		if (v == NULL || k->choices[i] == NULL) {
-			if (v)
-				err(x, s, "%s%s must be one of %s (got '%s')", sc->prefix, k->name, all, v);
-			else
-				err(x, s, "%s%s must be one of %s", sc->prefix, k->name, all);
-			return false;
-		}
-		int e = (int)i;
-		memcpy(field, &e, sizeof(e));
-		break;
-	}
-	case KT_BOOL: {
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-			err(x, s, "%s%s must be true or false", sc->prefix, k->name);
-			return false;
-		}
-		bool b = config_setting_get_bool(s) != 0;
-		memcpy(field, &b, sizeof(b));
-		break;
-	}
-	case KT_FN:
-		return k->fn(x, s, obj, sc);
-	}
-	if (k->fn)
-		return k->fn(x, s, obj, sc);
-	return true;
-}
-
-static void key_default(const ckey_t *k, void *obj)
-{
-	if (!(k->flags & KF_DEFAULT))
-		return;
-	char *field = (char *)obj + k->off;
-	switch (k->type) {
-	case KT_INT:
-		store_int(obj, k, k->def * (k->scale ? k->scale : 1));
-		break;
-	case KT_ENUM: {
-		int e = (int)k->def;
-		memcpy(field, &e, sizeof(e));
-		break;
-	}
-	case KT_STR: {
-		char *dup = k->sdef ? gtm_xstrdup(k->sdef) : NULL;
-		memcpy(field, &dup, sizeof(dup));
-		break;
-	}
-	case KT_BOOL: {
-		bool b = k->def != 0;
-		memcpy(field, &b, sizeof(b));
-		break;
-	}
-	case KT_NUM:
-	case KT_FN:
-		break;
-	}
-}
-
-static const ckey_t *key_find(const ckey_t *keys, const char *name)
-{
-	for (const ckey_t *k = keys; k->name; k++)
-		if (strcmp(k->name, name) == 0)
-			return k;
-	return NULL;
-}
-
-/*
- * Checks group `g` against `keys` and fills `obj`.  The name key (KF_NAME,
- * first in the table) is read first so that every later message names the
- * item.  Returns false when anything was reported.
- */
-static bool group_walk(ctx_t *x, const config_setting_t *g, const ckey_t *keys, void *obj, scope_t *sc)
-{
-	bool ok = true;
-	scope_label(sc);
-	for (const ckey_t *k = keys; k->name; k++) {
-		if (!(k->flags & KF_NAME))
-			continue;
-		config_setting_t *s = config_setting_get_member(g, k->name);
-		if (s == NULL) {
-			err(x, g, "%s has no '%s'", sc->where, k->name);
-			ok = false;
-		} else
-			ok &= key_parse(x, k, s, obj, sc);
-	}
-	for (int i = 0; i < config_setting_length(g); i++) {
-		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-		const char *name = config_setting_name(s);
-		if (name && key_find(keys, name) == NULL) {
-			err(x, s, "unknown key '%s' in %s", name, sc->where);
-			ok = false;
-		}
-	}
-	for (const ckey_t *k = keys; k->name; k++) {
-		if (k->flags & KF_NAME)
-			continue;
-		config_setting_t *s = config_setting_get_member(g, k->name);
-		if (s)
-			ok &= key_parse(x, k, s, obj, sc);
-		else if (k->flags & KF_REQUIRED) {
-			err(x, g, "%s has no '%s'", sc->where, k->name);
-			ok = false;
-		} else
-			key_default(k, obj);
-	}
-	return ok;
-}
-
-/*
- * A list of groups, e.g. cities = ( { ... }, { ... } ).  Each entry is
- * walked into a new zeroed item of `size` bytes appended to *items; `same`
- * finds an earlier item with the same name.  Entries without a usable name
- * are dropped (their problems are reported); later references to them then
- * report once more, which is the honest answer.
- */
-typedef const void *(*same_fn_t)(const void *items, size_t n, size_t size, const void *item);
-typedef void (*item_free_fn_t)(void *item);
-
-typedef struct list_def {
-	const char *list;     /* "cities" */
-	const char *kind;     /* "city" */
-	const ckey_t *keys;
-	size_t size;
-	size_t line_off;      /* the item's int line field */
-	size_t name_off;      /* the item's char *name field */
-	same_fn_t same;
-	item_free_fn_t item_free;
-	/* After a successful walk: cross-field checks, derived fields. */
-	bool (*finish)(ctx_t *x, const config_setting_t *g, void *item, scope_t *sc);
-} list_def_t;
-
-static bool is_list(const config_setting_t *s)
-{
-	int t = config_setting_type(s);
-	/* An empty [] is an array to libconfig; accept it as an empty list. */
-	return t == CONFIG_TYPE_LIST || (t == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0);
-}
-
-static bool is_array(const config_setting_t *s)
-{
-	int t = config_setting_type(s);
-	return t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
-}
-
-static int city_index(const ctx_t *x, const char *name)
-{
-	for (size_t i = 0; i < x->conf->ncities; i++)
-		if (strcmp(x->conf->cities[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-static int site_index(const ctx_t *x, const char *name)
-{
-	for (size_t i = 0; i < x->conf->nsites; i++)
-		if (strcmp(x->conf->sites[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-static void list_walk(ctx_t *x, const config_setting_t *l, const list_def_t *d, void **items, size_t *n)
-{
-	if (!is_list(l)) {
-		err(x, l, "%s must be a list of groups: %s = ( { ... }, ... )", d->list, d->list);
-		return;
-	}
-	for (int i = 0; i < config_setting_length(l); i++) {
-		config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
-		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-			err(x, g, "%s entries must be groups { ... }", d->list);
-			continue;
-		}
-		char *item = gtm_xcalloc(1, d->size);
-		int line = (int)config_setting_source_line(g);
-		memcpy(item + d->line_off, &line, sizeof(line));
-		scope_t sc = { .kind = d->kind };
-		bool ok = group_walk(x, g, d->keys, item, &sc);
-		if (ok && d->finish)
-			ok = d->finish(x, g, item, &sc);
-		char *name;
-		memcpy(&name, item + d->name_off, sizeof(name));
-		const char *prev = name ? d->same(*items, *n, d->size, item) : NULL;
-		if (prev) {
-			int pline;
-			memcpy(&pline, prev + d->line_off, sizeof(pline));
-			err(x, g, "duplicate %s '%s' (first at line %d)", d->kind, name, pline);
-		}
-		if (name == NULL || prev) {
-			d->item_free(item);
-			free(item);
-			continue;
-		}
-		*items = gtm_xgrow(*items, *n, d->size);
-		memcpy((char *)*items + *n * d->size, item, d->size);
-		(*n)++;
-		free(item);
-	}
-}
 
 /* ------------------------------------------------------------------------ */
 /* Names                                                                    */
-
-/* City and site names appear in gtmctl commands and Graphite paths, so they
- * stay plain: letters, digits, '-' and '_', at most 63. */
-static bool plain_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
-			return false;
-	return true;
-}
-
-static bool check_plain_name(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
-{
-	if (plain_name_ok(sc->name))
-		return true;
-	err(x, s, "%s name '%s' is not valid (use letters, digits, '-' and '_', at most 63)",
-	    sc->kind, sc->name);
-	return false;
-}
 
 static bool check_dns_name(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
 {
 	uint8_t wire[DNS_NAME_MAX];
 	if (dns_name_from_str(sc->name, wire) > 0)
 		return true;
-	err(x, s, "%s name '%s' is not a valid DNS name", sc->kind, sc->name);
+	conf_err(x, s, "%s name '%s' is not a valid DNS name", sc->kind, sc->name);
 	return false;
 }
 
@@ -637,17 +63,6 @@ static bool dns_name_eq(const char *a, const char *b)
 	return la == lb && strncasecmp(a, b, la) == 0;
 }
 
-#define SAME_FN(fname, type, eq) \
-	static const void *fname(const void *items, size_t n, size_t size, const void *item) \
-	{ \
-		const type *v = items, *it = item; \
-		for (size_t i = 0; i < n; i++) \
-			if (eq(v[i].name, it->name)) \
-				return &v[i]; \
-		return NULL; \
-	}
-
-static bool str_eq(const char *a, const char *b) { return strcmp(a, b) == 0; }
 
 /* ------------------------------------------------------------------------ */
 /* server = { ... }                                                         */
@@ -657,7 +72,7 @@ static bool server_listen(ctx_t *x, const config_setting_t *s, void *obj, scope_
 	gtm_conf_t *c = obj;
 	int t = config_setting_type(s);
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-		err(x, s, "server.listen must be a list of addresses: [ \"127.0.0.1:53\", \"[::1]:53\" ]");
+		conf_err(x, s, "server.listen must be a list of addresses: [ \"127.0.0.1:53\", \"[::1]:53\" ]");
 		return false;
 	}
 	bool ok = true;
@@ -666,12 +81,12 @@ static bool server_listen(ctx_t *x, const config_setting_t *s, void *obj, scope_
 		const char *v = config_setting_get_string(e);
 		gtm_listen_t l;
 		if (v == NULL) {
-			err(x, e, "server.listen entries must be strings");
+			conf_err(x, e, "server.listen entries must be strings");
 			ok = false;
 			continue;
 		}
 		if (gtm_listen_parse(v, 53, &l) != 0) {
-			err(x, e, "server.listen: '%s' is not an IPv4 or IPv6 address with an optional port", v);
+			conf_err(x, e, "server.listen: '%s' is not an IPv4 or IPv6 address with an optional port", v);
 			ok = false;
 			continue;
 		}
@@ -680,7 +95,7 @@ static bool server_listen(ctx_t *x, const config_setting_t *s, void *obj, scope_
 			if (c->listen[j].len == l.len && memcmp(&c->listen[j].addr, &l.addr, l.len) == 0)
 				dup = true;
 		if (dup) {
-			err(x, e, "server.listen: duplicate address '%s'", v);
+			conf_err(x, e, "server.listen: duplicate address '%s'", v);
 			ok = false;
 			continue;
 		}
@@ -688,7 +103,7 @@ static bool server_listen(ctx_t *x, const config_setting_t *s, void *obj, scope_
 		c->listen[c->nlisten++] = l;
 	}
 	if (config_setting_length(s) == 0) {
-		err(x, s, "server.listen must name at least one address");
+		conf_err(x, s, "server.listen must name at least one address");
 		ok = false;
 	}
 	return ok;
@@ -705,17 +120,20 @@ static const ckey_t server_keys[] = {
 	  FIELD(gtm_conf_t, tcp_idle_timeout_ms), .min = 1, .max = 300, .def = 10, .scale = 1000 },
 	K_INT("tcp_max_clients", gtm_conf_t, tcp_max_clients, 1, 100000, 1000),
 	K_INT("udp_rcvbuf", gtm_conf_t, udp_rcvbuf, 0, 1073741824, 4194304),
+	/* Looked up when gtmd starts (gtm/daemon.h), not here: a config is
+	 * checked on machines that need not have the user. */
+	K_STR("user", gtm_conf_t, user, 1, 32, 0, NULL),
 	{ 0 }
 };
 
 static void section_server(ctx_t *x, const config_setting_t *s)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-		err(x, s, "server must be a group: server = { ... }");
+		conf_err(x, s, "server must be a group: server = { ... }");
 		return;
 	}
 	scope_t sc = { .kind = "server", .section = true };
-	group_walk(x, s, server_keys, x->conf, &sc);
+	conf_group_walk(x, s, server_keys, x->conf, &sc);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -758,10 +176,10 @@ static const list_def_t zone_list = {
 static void section_zones(ctx_t *x, const config_setting_t *s)
 {
 	void *items = x->conf->zones;
-	list_walk(x, s, &zone_list, &items, &x->conf->nzones);
+	conf_list_walk(x, s, &zone_list, &items, &x->conf->nzones);
 	x->conf->zones = items;
-	if (is_list(s) && config_setting_length(s) == 0)
-		err(x, s, "zones must name at least one zone");
+	if (conf_is_list(s) && config_setting_length(s) == 0)
+		conf_err(x, s, "zones must name at least one zone");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -773,9 +191,10 @@ static void city_free(void *p)
 }
 
 static const ckey_t city_keys[] = {
-	K_STR("name", gtm_city_t, name, 1, 0, KF_NAME, check_plain_name),
+	K_STR("name", gtm_city_t, name, 1, 0, KF_NAME, conf_check_plain_name),
 	K_NUM("lat", gtm_city_t, lat, -90, 90, KF_REQUIRED),
 	K_NUM("lon", gtm_city_t, lon, -180, 180, KF_REQUIRED),
+	K_NUM("demand", gtm_city_t, demand, 0, 1e15, 0),
 	{ 0 }
 };
 
@@ -790,11 +209,11 @@ static const list_def_t city_list = {
 static void section_cities(ctx_t *x, const config_setting_t *s)
 {
 	void *items = x->conf->cities;
-	list_walk(x, s, &city_list, &items, &x->conf->ncities);
+	conf_list_walk(x, s, &city_list, &items, &x->conf->ncities);
 	x->conf->cities = items;
 	/* Orders are lists of city indices on the workers' stacks. */
 	if (x->conf->ncities > GEO_MAX_CITIES)
-		err(x, s, "cities: at most %d cities (got %zu)", GEO_MAX_CITIES, x->conf->ncities);
+		conf_err(x, s, "cities: at most %d cities (got %zu)", GEO_MAX_CITIES, x->conf->ncities);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -810,7 +229,7 @@ static bool site_city(ctx_t *x, const config_setting_t *s, void *obj, scope_t *s
 	gtm_site_t *site = obj;
 	const char *v = config_setting_get_string(s);
 	if (v == NULL) {
-		err(x, s, "%scity must be a string", sc->prefix);
+		conf_err(x, s, "%scity must be a string", sc->prefix);
 		return false;
 	}
 	for (size_t i = 0; i < x->conf->ncities; i++)
@@ -818,14 +237,14 @@ static bool site_city(ctx_t *x, const config_setting_t *s, void *obj, scope_t *s
 			site->city = (uint32_t)i;
 			return true;
 		}
-	err(x, s, "site '%s' names unknown city '%s'", sc->name ? sc->name : "", v);
+	conf_err(x, s, "site '%s' names unknown city '%s'", sc->name ? sc->name : "", v);
 	return false;
 }
 
 static const char *const role_names[] = { "active", "backup", "cold", NULL };
 
 static const ckey_t site_keys[] = {
-	K_STR("name", gtm_site_t, name, 1, 0, KF_NAME, check_plain_name),
+	K_STR("name", gtm_site_t, name, 1, 0, KF_NAME, conf_check_plain_name),
 	K_FN("city", KF_REQUIRED, site_city),
 	K_INT("weight", gtm_site_t, weight, 0, 1000000, 100),
 	K_INT("capacity", gtm_site_t, capacity, 0, UINT32_MAX, 0),
@@ -844,7 +263,7 @@ static const list_def_t site_list = {
 static void section_sites(ctx_t *x, const config_setting_t *s)
 {
 	void *items = x->conf->sites;
-	list_walk(x, s, &site_list, &items, &x->conf->nsites);
+	conf_list_walk(x, s, &site_list, &items, &x->conf->nsites);
 	x->conf->sites = items;
 }
 
@@ -854,9 +273,9 @@ static void section_sites(ctx_t *x, const config_setting_t *s)
 static bool geo_databases(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
 {
 	gtm_geo_conf_t *g = obj;
-	int n = is_array(s) ? config_setting_length(s) : -1;
+	int n = conf_is_array(s) ? config_setting_length(s) : -1;
 	if (n < 1 || n > 2) {
-		err(x, s, "geo.databases must name one file (IPv4 and IPv6) or two (the IPv4 file, then the IPv6 file)");
+		conf_err(x, s, "geo.databases must name one file (IPv4 and IPv6) or two (the IPv4 file, then the IPv6 file)");
 		return false;
 	}
 	char *paths[2] = { NULL, NULL };
@@ -865,7 +284,7 @@ static bool geo_databases(ctx_t *x, const config_setting_t *s, void *obj, scope_
 		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const char *v = config_setting_get_string(e);
 		if (v == NULL || *v == '\0') {
-			err(x, e, "geo.databases entries must be file names");
+			conf_err(x, e, "geo.databases entries must be file names");
 			ok = false;
 			continue;
 		}
@@ -901,11 +320,11 @@ static const ckey_t geo_field_keys[] = {
 static bool geo_fields_key(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-		err(x, s, "geo.fields must be a group: fields = { latitude = \"location/latitude\"; ... }");
+		conf_err(x, s, "geo.fields must be a group: fields = { latitude = \"location/latitude\"; ... }");
 		return false;
 	}
 	scope_t fsc = { .kind = "geo.fields", .section = true };
-	return group_walk(x, s, geo_field_keys, obj, &fsc);
+	return conf_group_walk(x, s, geo_field_keys, obj, &fsc);
 }
 
 /* "192.0.2.0/24", "2001:db8::/32", or a bare address (one host). */
@@ -951,12 +370,12 @@ static int parse_net(const char *v, dns_net_t *out)
 static bool geo_ecs_trusted(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
 {
 	gtm_geo_conf_t *g = obj;
-	if (!is_array(s)) {
-		err(x, s, "geo.ecs_trusted must be a list of networks: [ \"127.0.0.0/8\", \"::1/128\" ]");
+	if (!conf_is_array(s)) {
+		conf_err(x, s, "geo.ecs_trusted must be a list of networks: [ \"127.0.0.0/8\", \"::1/128\" ]");
 		return false;
 	}
 	if (config_setting_length(s) > DNS_ECS_TRUSTED_MAX) {
-		err(x, s, "geo.ecs_trusted: at most %d networks (got %d)", DNS_ECS_TRUSTED_MAX,
+		conf_err(x, s, "geo.ecs_trusted: at most %d networks (got %d)", DNS_ECS_TRUSTED_MAX,
 		    config_setting_length(s));
 		return false;
 	}
@@ -967,12 +386,12 @@ static bool geo_ecs_trusted(ctx_t *x, const config_setting_t *s, void *obj, scop
 		dns_net_t net;
 		int rc = v ? parse_net(v, &net) : GTM_EINVAL;
 		if (rc == GTM_ERANGE) {
-			err(x, e, "geo.ecs_trusted: '%s' has host bits set after the prefix", v);
+			conf_err(x, e, "geo.ecs_trusted: '%s' has host bits set after the prefix", v);
 			ok = false;
 			continue;
 		}
 		if (rc != 0) {
-			err(x, e, "geo.ecs_trusted: '%s' is not a network (address/prefix)", v ? v : "?");
+			conf_err(x, e, "geo.ecs_trusted: '%s' is not a network (address/prefix)", v ? v : "?");
 			ok = false;
 			continue;
 		}
@@ -981,7 +400,7 @@ static bool geo_ecs_trusted(ctx_t *x, const config_setting_t *s, void *obj, scop
 	if (config_setting_length(s) == 0) {
 		/* An empty list would read as "every resolver": the opposite of
 		 * what someone writing it probably means. */
-		err(x, s, "geo.ecs_trusted must name at least one network (leave it out to trust every resolver, or set ecs = false)");
+		conf_err(x, s, "geo.ecs_trusted must name at least one network (leave it out to trust every resolver, or set ecs = false)");
 		ok = false;
 	}
 	return ok;
@@ -994,8 +413,8 @@ static bool city_list_parse(ctx_t *x, const config_setting_t *s, const char *wha
 {
 	*out = NULL;
 	*n = 0;
-	if (!is_array(s) || config_setting_length(s) == 0) {
-		err(x, s, "%s must be a non-empty list of cities: [ \"beijing\", \"shanghai\" ]", what);
+	if (!conf_is_array(s) || config_setting_length(s) == 0) {
+		conf_err(x, s, "%s must be a non-empty list of cities: [ \"beijing\", \"shanghai\" ]", what);
 		return false;
 	}
 	bool ok = true;
@@ -1004,13 +423,13 @@ static bool city_list_parse(ctx_t *x, const config_setting_t *s, const char *wha
 		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const char *name = config_setting_get_string(e);
 		if (name == NULL) {
-			err(x, e, "%s entries must be city names", what);
+			conf_err(x, e, "%s entries must be city names", what);
 			ok = false;
 			continue;
 		}
-		int c = city_index(x, name);
+		int c = conf_city_index(x, name);
 		if (c < 0) {
-			err(x, e, "%s: unknown city '%s'", what, name);
+			conf_err(x, e, "%s: unknown city '%s'", what, name);
 			ok = false;
 			continue;
 		}
@@ -1018,7 +437,7 @@ static bool city_list_parse(ctx_t *x, const config_setting_t *s, const char *wha
 		for (size_t j = 0; j < *n; j++)
 			dup |= v[j] == (uint16_t)c;
 		if (dup) {
-			err(x, e, "%s: city '%s' listed twice", what, name);
+			conf_err(x, e, "%s: city '%s' listed twice", what, name);
 			ok = false;
 			continue;
 		}
@@ -1038,7 +457,7 @@ static bool city_list_parse(ctx_t *x, const config_setting_t *s, const char *wha
 static void pass_diag(ctx_t *x, const config_setting_t *s, gtm_diag_t *d)
 {
 	for (size_t i = 0; i < d->count; i++)
-		err(x, s, "%s", d->msgs[i]);
+		conf_err(x, s, "%s", d->msgs[i]);
 	gtm_diag_clear(d);
 }
 
@@ -1071,13 +490,13 @@ static bool map_selector(ctx_t *x, const config_setting_t *s, void *obj, scope_t
 {
 	map_entry_t *e = obj;
 	const char *name = config_setting_name(s);
-	if (!is_array(s) || config_setting_length(s) == 0) {
-		err(x, s, "geo.maps: %s must be a non-empty list of strings: %s = [ ... ]", name, name);
+	if (!conf_is_array(s) || config_setting_length(s) == 0) {
+		conf_err(x, s, "geo.maps: %s must be a non-empty list of strings: %s = [ ... ]", name, name);
 		return false;
 	}
 	for (int i = 0; i < config_setting_length(s); i++)
 		if (config_setting_get_string(config_setting_get_elem(s, (unsigned)i)) == NULL) {
-			err(x, config_setting_get_elem(s, (unsigned)i), "geo.maps: %s entries must be strings", name);
+			conf_err(x, config_setting_get_elem(s, (unsigned)i), "geo.maps: %s entries must be strings", name);
 			return false;
 		}
 	for (int k = 0; k < 4; k++)
@@ -1111,23 +530,23 @@ static const map_add_fn_t map_add[] = {
 static bool geo_maps(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
 {
 	gtm_geo_conf_t *g = obj;
-	if (!is_list(s)) {
-		err(x, s, "geo.maps must be a list of groups: maps = ( { country = [ \"JP\" ]; cities = [ \"tokyo\" ]; } )");
+	if (!conf_is_list(s)) {
+		conf_err(x, s, "geo.maps must be a list of groups: maps = ( { country = [ \"JP\" ]; cities = [ \"tokyo\" ]; } )");
 		return false;
 	}
 	bool ok = true;
 	for (int i = 0; i < config_setting_length(s); i++) {
 		config_setting_t *eg = config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_type(eg) != CONFIG_TYPE_GROUP) {
-			err(x, eg, "geo.maps entries must be groups { ... }");
+			conf_err(x, eg, "geo.maps entries must be groups { ... }");
 			ok = false;
 			continue;
 		}
 		map_entry_t e = { 0 };
 		scope_t msc = { .kind = "geo.maps" };
-		bool eok = group_walk(x, eg, map_keys, &e, &msc);
+		bool eok = conf_group_walk(x, eg, map_keys, &e, &msc);
 		if (eok && !e.sel[0] && !e.sel[1] && !e.sel[2] && !e.sel[3]) {
-			err(x, eg, "geo.maps entry has no cidr, country, continent or subdivision");
+			conf_err(x, eg, "geo.maps entry has no cidr, country, continent or subdivision");
 			eok = false;
 		}
 		bool walked = eok;
@@ -1175,7 +594,7 @@ static const ckey_t geo_keys[] = {
 static void section_geo(ctx_t *x, const config_setting_t *s)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-		err(x, s, "geo must be a group: geo = { ... }");
+		conf_err(x, s, "geo must be a group: geo = { ... }");
 		return;
 	}
 	/* Rules are checked as they are read, against a map of the cities, so
@@ -1192,7 +611,7 @@ static void section_geo(ctx_t *x, const config_setting_t *s)
 		free(pts);
 	}
 	scope_t sc = { .kind = "geo", .section = true };
-	group_walk(x, s, geo_keys, &x->conf->geo, &sc);
+	conf_group_walk(x, s, geo_keys, &x->conf->geo, &sc);
 	geo_map_free(x->check_map);
 	x->check_map = NULL;
 }
@@ -1237,6 +656,10 @@ typedef struct endpoint_entry {
 	uint32_t site;
 	const char *site_name;
 	int line;
+	bool has_check;          /* `check` given (else the service's) */
+	uint32_t check;          /* GTM_NO_CHECK: "none" */
+	char check_address[48];  /* normalised; "" when not given */
+	uint16_t check_port;     /* 0 when not given */
 } endpoint_entry_t;
 
 static bool endpoint_site(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
@@ -1244,7 +667,7 @@ static bool endpoint_site(ctx_t *x, const config_setting_t *s, void *obj, scope_
 	endpoint_entry_t *e = obj;
 	const char *v = config_setting_get_string(s);
 	if (v == NULL) {
-		err(x, s, "%ssite must be a string", sc->prefix);
+		conf_err(x, s, "%ssite must be a string", sc->prefix);
 		return false;
 	}
 	e->site_name = v;
@@ -1254,7 +677,7 @@ static bool endpoint_site(ctx_t *x, const config_setting_t *s, void *obj, scope_
 			e->have_site = true;
 			return true;
 		}
-	err(x, s, "%s: endpoint names unknown site '%s'", sc->parent, v);
+	conf_err(x, s, "%s: endpoint names unknown site '%s'", sc->parent, v);
 	return false;
 }
 
@@ -1264,12 +687,12 @@ static bool endpoint_addresses(ctx_t *x, const config_setting_t *s, void *obj, s
 	gtm_service_t *svc = e->svc;
 	int t = config_setting_type(s);
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-		err(x, s, "%saddresses must be a list of addresses: [ \"192.0.2.10\", \"2001:db8::10\" ]",
+		conf_err(x, s, "%saddresses must be a list of addresses: [ \"192.0.2.10\", \"2001:db8::10\" ]",
 		    sc->prefix);
 		return false;
 	}
 	if (config_setting_length(s) == 0) {
-		err(x, s, "%s: endpoint at site %s has no addresses", sc->parent,
+		conf_err(x, s, "%s: endpoint at site %s has no addresses", sc->parent,
 		    e->site_name ? e->site_name : "?");
 		return false;
 	}
@@ -1279,7 +702,7 @@ static bool endpoint_addresses(ctx_t *x, const config_setting_t *s, void *obj, s
 		const char *v = config_setting_get_string(a);
 		gtm_endpoint_t ep = { .site = e->site, .line = (int)config_setting_source_line(a) };
 		if (v == NULL) {
-			err(x, a, "%saddresses entries must be strings", sc->prefix);
+			conf_err(x, a, "%saddresses entries must be strings", sc->prefix);
 			ok = false;
 			continue;
 		}
@@ -1288,7 +711,7 @@ static bool endpoint_addresses(ctx_t *x, const config_setting_t *s, void *obj, s
 		else if (inet_pton(AF_INET6, v, &ep.addr.v6) == 1)
 			ep.family = AF_INET6;
 		else {
-			err(x, a, "%s: '%s' is not an IPv4 or IPv6 address", sc->parent, v);
+			conf_err(x, a, "%s: '%s' is not an IPv4 or IPv6 address", sc->parent, v);
 			ok = false;
 			continue;
 		}
@@ -1300,7 +723,7 @@ static bool endpoint_addresses(ctx_t *x, const config_setting_t *s, void *obj, s
 				first = o;
 		}
 		if (first) {
-			err(x, a, "%s: duplicate address '%s' (first at line %d)", sc->parent, v, first->line);
+			conf_err(x, a, "%s: duplicate address '%s' (first at line %d)", sc->parent, v, first->line);
 			ok = false;
 			continue;
 		}
@@ -1312,22 +735,123 @@ static bool endpoint_addresses(ctx_t *x, const config_setting_t *s, void *obj, s
 	return ok;
 }
 
+static bool endpoint_check(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	endpoint_entry_t *e = obj;
+	const char *v = config_setting_get_string(s);
+	if (v == NULL) {
+		conf_err(x, s, "%scheck must be a check name (or \"none\")", sc->prefix);
+		return false;
+	}
+	e->has_check = true;
+	if (strcmp(v, "none") == 0) {
+		e->check = GTM_NO_CHECK;
+		return true;
+	}
+	int c = conf_check_index(x, v);
+	if (c < 0) {
+		conf_err(x, s, "%s: endpoint names unknown check '%s'", sc->parent, v);
+		return false;
+	}
+	e->check = (uint32_t)c;
+	return true;
+}
+
+static bool endpoint_check_address(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	endpoint_entry_t *e = obj;
+	const char *v = config_setting_get_string(s);
+	unsigned char buf[16];
+	int fam = 0;
+	if (v && inet_pton(AF_INET, v, buf) == 1)
+		fam = AF_INET;
+	else if (v && inet_pton(AF_INET6, v, buf) == 1)
+		fam = AF_INET6;
+	if (fam == 0) {
+		conf_err(x, s, "%s: check_address '%s' is not an IPv4 or IPv6 address", sc->parent, v ? v : "");
+		return false;
+	}
+	inet_ntop(fam, buf, e->check_address, sizeof(e->check_address));
+	return true;
+}
+
 static const ckey_t endpoint_keys[] = {
 	K_FN("site", KF_REQUIRED, endpoint_site),
 	K_FN("addresses", KF_REQUIRED, endpoint_addresses),
+	K_FN("check", 0, endpoint_check),
+	K_FN("check_address", 0, endpoint_check_address),
+	{ .name = "check_port", .type = KT_INT, .flags = KF_DEFAULT, FIELD(endpoint_entry_t, check_port),
+	  .min = 1, .max = 65535, .def = 0 },
 	{ 0 }
 };
+
+/* The service's default check as its group names it (read from the group,
+ * so that endpoints need not come after it); GTM_NO_CHECK when absent or
+ * unknown (reported by service_check). */
+static uint32_t group_service_check(ctx_t *x, const config_setting_t *endpoints)
+{
+	const config_setting_t *c = config_setting_get_member(config_setting_parent(endpoints), "check");
+	const char *v = c ? config_setting_get_string(c) : NULL;
+	int i = v ? conf_check_index(x, v) : -1;
+	return i < 0 ? GTM_NO_CHECK : (uint32_t)i;
+}
+
+/* Gives the endpoints [first, svc->nendpoints) of one entry their check
+ * and probe target, and checks each target as the probe library will
+ * (address family against the check's source, a port for tcp). */
+static bool endpoint_targets(ctx_t *x, const config_setting_t *g, endpoint_entry_t *e, size_t first,
+                             uint32_t svc_check)
+{
+	gtm_service_t *svc = e->svc;
+	uint32_t check = e->has_check ? e->check : svc_check;
+	bool ok = true, said = false;
+	for (size_t i = first; i < svc->nendpoints; i++) {
+		gtm_endpoint_t *ep = &svc->endpoints[i];
+		ep->check = check;
+		if (e->check_address[0])
+			snprintf(ep->probe_addr, sizeof(ep->probe_addr), "%s", e->check_address);
+		else
+			inet_ntop(ep->family, &ep->addr, ep->probe_addr, sizeof(ep->probe_addr));
+		ep->probe_port = e->check_port;
+		/* With a check_address the entry is one probe target: said once. */
+		if (check == GTM_NO_CHECK || !ok || said)
+			continue;
+		const gtm_check_t *c = &x->conf->checks[check];
+		if (!c->valid)
+			continue;
+		chk_params_t p = c->params;
+		if (ep->probe_port)
+			p.port = ep->probe_port;
+		if (p.type == CHK_TYPE_TCP && p.port == 0) {
+			conf_err(x, g, "service %s: endpoint at site %s: check %s has no port (set port in the check or check_port here)",
+			    svc->name, x->conf->sites[ep->site].name, c->name);
+			ok = false;
+			continue;
+		}
+		chk_target_spec_t spec = { .params = &p, .address = ep->probe_addr };
+		gtm_diag_t diag = { 0 };
+		if (chk_target_spec_check(&spec, &diag, NULL, 0) != 0) {
+			for (size_t j = 0; j < diag.count; j++)
+				conf_err(x, g, "service %s: endpoint at site %s: %s", svc->name,
+				    x->conf->sites[ep->site].name, diag.msgs[j]);
+			ok = false;
+		}
+		gtm_diag_clear(&diag);
+		said = e->check_address[0] != '\0';
+	}
+	return ok;
+}
 
 static bool service_endpoints(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
 {
 	gtm_service_t *svc = obj;
-	if (!is_list(s)) {
-		err(x, s, "%sendpoints must be a list of groups: endpoints = ( { site = ...; addresses = [ ... ]; } )",
+	if (!conf_is_list(s)) {
+		conf_err(x, s, "%sendpoints must be a list of groups: endpoints = ( { site = ...; addresses = [ ... ]; } )",
 		    sc->prefix);
 		return false;
 	}
 	if (config_setting_length(s) == 0) {
-		err(x, s, "%s has no endpoints", sc->where);
+		conf_err(x, s, "%s has no endpoints", sc->where);
 		return false;
 	}
 	char parent[320];
@@ -1336,13 +860,17 @@ static bool service_endpoints(ctx_t *x, const config_setting_t *s, void *obj, sc
 	for (int i = 0; i < config_setting_length(s); i++) {
 		config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-			err(x, g, "%sendpoints entries must be groups { ... }", sc->prefix);
+			conf_err(x, g, "%sendpoints entries must be groups { ... }", sc->prefix);
 			ok = false;
 			continue;
 		}
 		endpoint_entry_t e = { .svc = svc, .line = (int)config_setting_source_line(g) };
 		scope_t esc = { .kind = "endpoint", .parent = parent };
-		ok &= group_walk(x, g, endpoint_keys, &e, &esc);
+		size_t first = svc->nendpoints;
+		bool eok = conf_group_walk(x, g, endpoint_keys, &e, &esc);
+		if (eok)
+			eok = endpoint_targets(x, g, &e, first, group_service_check(x, s));
+		ok &= eok;
 	}
 	return ok;
 }
@@ -1382,7 +910,7 @@ static bool policy_fits(ctx_t *x, const config_setting_t *s, scope_t *sc, gtm_po
 	int p = group_policy(s);
 	if (p < 0 || p == (int)policy)
 		return true;
-	err(x, s, "%s: %s applies only to policy %s (the policy is %s)", sc->where,
+	conf_err(x, s, "%s: %s applies only to policy %s (the policy is %s)", sc->where,
 	    config_setting_name(s), policy_names[policy], policy_names[p]);
 	return false;
 }
@@ -1392,8 +920,8 @@ static bool service_order(ctx_t *x, const config_setting_t *s, void *obj, scope_
 	gtm_service_t *svc = obj;
 	if (!policy_fits(x, s, sc, GTM_POLICY_FAILOVER))
 		return false;
-	if (!is_array(s) || config_setting_length(s) == 0) {
-		err(x, s, "%sorder must be a non-empty list of sites: [ \"bj-a\", \"sh-a\" ]", sc->prefix);
+	if (!conf_is_array(s) || config_setting_length(s) == 0) {
+		conf_err(x, s, "%sorder must be a non-empty list of sites: [ \"bj-a\", \"sh-a\" ]", sc->prefix);
 		return false;
 	}
 	bool ok = true;
@@ -1401,13 +929,13 @@ static bool service_order(ctx_t *x, const config_setting_t *s, void *obj, scope_
 		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const char *v = config_setting_get_string(e);
 		if (v == NULL) {
-			err(x, e, "%sorder entries must be site names", sc->prefix);
+			conf_err(x, e, "%sorder entries must be site names", sc->prefix);
 			ok = false;
 			continue;
 		}
-		int site = site_index(x, v);
+		int site = conf_site_index(x, v);
 		if (site < 0) {
-			err(x, e, "%s: order names unknown site '%s'", sc->where, v);
+			conf_err(x, e, "%s: order names unknown site '%s'", sc->where, v);
 			ok = false;
 			continue;
 		}
@@ -1415,7 +943,7 @@ static bool service_order(ctx_t *x, const config_setting_t *s, void *obj, scope_
 		for (size_t j = 0; j < svc->norder; j++)
 			dup |= svc->order[j] == (uint32_t)site;
 		if (dup) {
-			err(x, e, "%s: order names site '%s' twice", sc->where, v);
+			conf_err(x, e, "%s: order names site '%s' twice", sc->where, v);
 			ok = false;
 			continue;
 		}
@@ -1433,12 +961,12 @@ static bool service_city_key(ctx_t *x, const config_setting_t *s, scope_t *sc,
 		return false;
 	const char *v = config_setting_get_string(s);
 	if (v == NULL) {
-		err(x, s, "%s%s must be a city name", sc->prefix, config_setting_name(s));
+		conf_err(x, s, "%s%s must be a city name", sc->prefix, config_setting_name(s));
 		return false;
 	}
-	int c = city_index(x, v);
+	int c = conf_city_index(x, v);
 	if (c < 0) {
-		err(x, s, "%s: %s names unknown city '%s'", sc->where, config_setting_name(s), v);
+		conf_err(x, s, "%s: %s names unknown city '%s'", sc->where, config_setting_name(s), v);
 		return false;
 	}
 	*out = (uint32_t)c;
@@ -1460,6 +988,56 @@ static bool service_master(ctx_t *x, const config_setting_t *s, void *obj, scope
 	return service_city_key(x, s, sc, GTM_POLICY_GLOBAL, &((gtm_service_t *)obj)->master);
 }
 
+static bool service_check(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	gtm_service_t *svc = obj;
+	const char *v = config_setting_get_string(s);
+	if (v == NULL) {
+		conf_err(x, s, "%scheck must be a check name", sc->prefix);
+		return false;
+	}
+	int c = conf_check_index(x, v);
+	if (c < 0) {
+		conf_err(x, s, "%s: check names unknown check '%s'", sc->where, v);
+		return false;
+	}
+	svc->check = (uint32_t)c;
+	return true;
+}
+
+static bool service_trickle(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	return policy_fits(x, s, sc, GTM_POLICY_PRIMARY_BACKUP);
+}
+
+static bool service_auto_promote(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	return policy_fits(x, s, sc, GTM_POLICY_GLOBAL);
+}
+
+/* "open", "closed", or an IPv4 or IPv6 address (a fixed DR answer). */
+static bool service_last_resort(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	gtm_service_t *svc = obj;
+	const char *v = config_setting_get_string(s);
+	if (v && strcmp(v, "open") == 0)
+		svc->last_resort = GTM_LAST_RESORT_OPEN;
+	else if (v && strcmp(v, "closed") == 0)
+		svc->last_resort = GTM_LAST_RESORT_CLOSED;
+	else if (v && inet_pton(AF_INET, v, &svc->lr_addr.v4) == 1) {
+		svc->last_resort = GTM_LAST_RESORT_ADDRESS;
+		svc->lr_family = AF_INET;
+	} else if (v && inet_pton(AF_INET6, v, &svc->lr_addr.v6) == 1) {
+		svc->last_resort = GTM_LAST_RESORT_ADDRESS;
+		svc->lr_family = AF_INET6;
+	} else {
+		conf_err(x, s, "%slast_resort must be \"open\", \"closed\" or an IPv4 or IPv6 address%s%s%s",
+		         sc->prefix, v ? " (got '" : "", v ? v : "", v ? "')" : "");
+		return false;
+	}
+	return true;
+}
+
 static const ckey_t service_keys[] = {
 	K_STR("name", gtm_service_t, name, 1, 0, KF_NAME, check_dns_name),
 	K_ENUM("policy", gtm_service_t, policy, policy_names, GTM_POLICY_NEAREST),
@@ -1471,6 +1049,17 @@ static const ckey_t service_keys[] = {
 	K_FN("primary", 0, service_primary),
 	K_FN("backup", 0, service_backup),
 	K_FN("master", 0, service_master),
+	K_FN("check", 0, service_check),
+	K_INT("quorum", gtm_service_t, quorum, 1, 65535, 1),
+	/* The controller's keys (controller.h). */
+	K_NUM("min_capacity", gtm_service_t, min_capacity, 0, 1, 0),
+	{ .name = "trickle", .type = KT_NUM, FIELD(gtm_service_t, trickle), .dmin = 0, .dmax = 50,
+	  .fn = service_trickle },
+	K_FN("last_resort", 0, service_last_resort),
+	{ .name = "degraded_ttl", .type = KT_INT, FIELD(gtm_service_t, degraded_ttl),
+	  .min = 0, .max = 2147483647 },
+	{ .name = "auto_promote", .type = KT_BOOL, .flags = KF_DEFAULT, FIELD(gtm_service_t, auto_promote),
+	  .def = 0, .fn = service_auto_promote },
 	{ 0 }
 };
 
@@ -1504,7 +1093,7 @@ static bool city_key_check(ctx_t *x, const config_setting_t *g, const gtm_servic
 {
 	if (city_has_endpoint(x->conf, svc, city))
 		return true;
-	err(x, config_setting_get_member(g, key), "service %s: %s city '%s' has no endpoint of this service",
+	conf_err(x, config_setting_get_member(g, key), "service %s: %s city '%s' has no endpoint of this service",
 	    svc->name, key, x->conf->cities[city].name);
 	return false;
 }
@@ -1525,6 +1114,34 @@ static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scop
 		svc->backup = GTM_NO_CITY;
 	if (!has_master)
 		svc->master = GTM_NO_CITY;
+	if (config_setting_get_member(g, "check") == NULL)
+		svc->check = GTM_NO_CHECK;
+	svc->trickle /= 100.0;
+	const config_setting_t *dt = config_setting_get_member(g, "degraded_ttl");
+	if (dt == NULL)
+		svc->degraded_ttl = svc->ttl < 10 ? svc->ttl : 10;
+	else if (svc->degraded_ttl > svc->ttl) {
+		conf_err(x, dt, "service %s: degraded_ttl %" PRIu32 " is more than ttl %" PRIu32,
+		         svc->name, svc->degraded_ttl, svc->ttl);
+		ok = false;
+	}
+	/* A site with fewer endpoints than the quorum could never serve. */
+	for (size_t i = 0; i < svc->nendpoints && svc->quorum > 1; i++) {
+		uint32_t site = svc->endpoints[i].site, n = 0;
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen |= svc->endpoints[j].site == site;
+		if (seen)
+			continue;
+		for (size_t j = 0; j < svc->nendpoints; j++)
+			n += svc->endpoints[j].site == site;
+		if (n < svc->quorum) {
+			conf_err(x, config_setting_get_member(g, "quorum"),
+			    "service %s: quorum %" PRIu32 " is more than the %" PRIu32 " endpoint%s of site %s (it could never serve)",
+			    svc->name, svc->quorum, n, n == 1 ? "" : "s", c->sites[site].name);
+			ok = false;
+		}
+	}
 	switch (svc->policy) {
 	case GTM_POLICY_PRIMARY_BACKUP:
 		if (!has_primary)
@@ -1534,7 +1151,7 @@ static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scop
 		if (has_backup) {
 			ok &= city_key_check(x, g, svc, "backup", svc->backup);
 			if (svc->backup == svc->primary) {
-				err(x, config_setting_get_member(g, "backup"),
+				conf_err(x, config_setting_get_member(g, "backup"),
 				    "service %s: backup city '%s' is also the primary city", svc->name,
 				    c->cities[svc->backup].name);
 				ok = false;
@@ -1578,7 +1195,7 @@ static const list_def_t service_list = {
 static void section_services(ctx_t *x, const config_setting_t *s)
 {
 	void *items = x->conf->services;
-	list_walk(x, s, &service_list, &items, &x->conf->nservices);
+	conf_list_walk(x, s, &service_list, &items, &x->conf->nservices);
 	x->conf->services = items;
 }
 
@@ -1597,6 +1214,11 @@ static const struct section {
 	{ "cities", section_cities },
 	{ "sites", section_sites },
 	{ "geo", section_geo },
+	{ "checks", conf_section_checks },
+	{ "health", conf_section_health },
+	{ "control", conf_section_control },
+	{ "controller", conf_section_controller },
+	{ "metrics", conf_section_metrics },
 	{ "services", section_services },
 	{ NULL, NULL }
 };
@@ -1605,9 +1227,12 @@ static const struct section {
 static void defaults(gtm_conf_t *c)
 {
 	for (const ckey_t *k = server_keys; k->name; k++)
-		key_default(k, c);
+		conf_key_default(k, c);
 	for (const ckey_t *k = geo_keys; k->name; k++)
-		key_default(k, &c->geo);
+		conf_key_default(k, &c->geo);
+	conf_health_defaults(c);
+	conf_control_defaults(c);
+	conf_metrics_defaults(c);
 }
 
 /* Fills what depends on the machine or on the absence of a whole group. */
@@ -1623,23 +1248,8 @@ static void freeze(gtm_conf_t *c)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		c->workers = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
 	}
-}
-
-static void ctx_flush(ctx_t *x, gtm_diag_t *diag)
-{
-	if (x->nmsgs > 1)
-		qsort(x->msgs, x->nmsgs, sizeof(*x->msgs), msg_cmp);
-	for (size_t i = 0; i < x->nmsgs; i++) {
-		gtm_diag_add(diag, x->files[x->msgs[i].file].name, x->msgs[i].line, "%s", x->msgs[i].text);
-		free(x->msgs[i].text);
-	}
-	free(x->msgs);
-	for (size_t i = 0; i < x->nfiles; i++) {
-		free(x->files[i].name);
-		free(x->files[i].text);
-		free(x->files[i].lines);
-	}
-	free(x->files);
+	c->health.unknown_wait_ms = conf_secs_ms(c->health.unknown_wait_s);
+	conf_control_freeze(c);
 }
 
 gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag)
@@ -1682,7 +1292,7 @@ gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag)
 	c->path = gtm_xstrdup(path);
 	defaults(c);
 	x.conf = c;
-	file_index(&x, path);
+	conf_file_index(&x, path);
 
 	config_setting_t *root = config_root_setting(&cfg);
 	for (int i = 0; i < config_setting_length(root); i++) {
@@ -1691,7 +1301,7 @@ gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag)
 		for (const struct section *sec = sections; sec->name; sec++)
 			known |= strcmp(sec->name, config_setting_name(s)) == 0;
 		if (!known)
-			err(&x, s, "unknown top-level key '%s'", config_setting_name(s));
+			conf_err(&x, s, "unknown top-level key '%s'", config_setting_name(s));
 	}
 	for (const struct section *sec = sections; sec->name; sec++) {
 		config_setting_t *s = config_setting_get_member(root, sec->name);
@@ -1699,7 +1309,7 @@ gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag)
 			sec->load(&x, s);
 	}
 	if (config_setting_get_member(root, "zones") == NULL)
-		err(&x, NULL, "no zones configured (zones = ( { name = \"example.com\"; file = \"example.com.zone\"; } );)");
+		conf_err(&x, NULL, "no zones configured (zones = ( { name = \"example.com\"; file = \"example.com.zone\"; } );)");
 
 	if (x.nmsgs == 0)
 		freeze(c);
@@ -1708,7 +1318,7 @@ gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag)
 		c = NULL;
 	}
 finish:
-	ctx_flush(&x, diag);
+	conf_ctx_flush(&x, diag);
 	config_destroy(&cfg);
 	free(dir);
 	return c;
@@ -1734,6 +1344,13 @@ void gtm_conf_free(gtm_conf_t *c)
 		service_free(&c->services[i]);
 	free(c->services);
 	geo_conf_free(&c->geo);
+	for (size_t i = 0; i < c->nchecks; i++)
+		conf_check_free(&c->checks[i]);
+	free(c->checks);
+	free(c->health.state_file);
+	conf_control_free(c);
+	conf_metrics_free(c);
+	free(c->user);
 	free(c);
 }
 

@@ -16,8 +16,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "checks/check.h"
 #include "common/diag.h"
 #include "dns/snapshot.h"
+#include "gtm/metrics.h"
 
 typedef struct gtm_listen {
 	struct sockaddr_storage addr;
@@ -33,6 +35,8 @@ typedef struct gtm_zone_conf {
 typedef struct gtm_city {
 	char *name;
 	double lat, lon; /* degrees; lat -90..90, lon -180..180 */
+	double demand;   /* the city's clients' load, in site capacity units; 0 = unknown
+	                  * (nearest: capacity-aware spill needs it, controller.h) */
 	int line;
 } gtm_city_t;
 
@@ -58,6 +62,10 @@ typedef enum gtm_policy {
 	GTM_POLICY_FAILOVER,
 } gtm_policy_t;
 
+/* "No check": an unchecked endpoint (always up), a service without a
+ * default check. */
+#define GTM_NO_CHECK UINT32_MAX
+
 typedef struct gtm_endpoint {
 	uint32_t site;       /* index into conf->sites */
 	int family;          /* AF_INET or AF_INET6 */
@@ -65,6 +73,15 @@ typedef struct gtm_endpoint {
 		struct in_addr v4;
 		struct in6_addr v6;
 	} addr;
+	/* The check that proves it alive: index into conf->checks, resolved
+	 * (the endpoint's own `check`, else the service's), or GTM_NO_CHECK
+	 * (always up). */
+	uint32_t check;
+	/* Where the probe goes: check_address (as text, normalised) or the
+	 * answered address; check_port, else the check's port (0: the check
+	 * type's default, see chk_params_t.port). */
+	char probe_addr[48];
+	uint16_t probe_port;
 	int line;
 } gtm_endpoint_t;
 
@@ -72,6 +89,13 @@ typedef enum gtm_answer {
 	GTM_ANSWER_ONE = 0,  /* one site per query, drawn by weight (default) */
 	GTM_ANSWER_ALL,      /* every serving site's addresses */
 } gtm_answer_t;
+
+/* What a service answers when no choice serves (controller.h). */
+typedef enum gtm_last_resort {
+	GTM_LAST_RESORT_OPEN = 0,    /* every endpoint (default) */
+	GTM_LAST_RESORT_CLOSED,      /* NODATA */
+	GTM_LAST_RESORT_ADDRESS,     /* one fixed (disaster-recovery) address */
+} gtm_last_resort_t;
 
 /* "No city": an unset primary/backup/master. */
 #define GTM_NO_CITY UINT32_MAX
@@ -95,8 +119,77 @@ typedef struct gtm_service {
 	uint32_t primary;
 	uint32_t backup;
 	uint32_t master;
+	uint32_t check;      /* default check of its endpoints; GTM_NO_CHECK: none */
+	uint32_t quorum;     /* endpoints up for a site to serve; default 1 */
+	/* The controller's keys (controller.h). */
+	double min_capacity; /* fraction of a city's capacity up for it to serve; default 0 */
+	double trickle;      /* primary-backup: fraction (the key is a percentage) kept on
+	                      * the backup while the primary serves; default 0 */
+	gtm_last_resort_t last_resort;
+	int lr_family;       /* GTM_LAST_RESORT_ADDRESS: AF_INET or AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} lr_addr;
+	uint32_t degraded_ttl;   /* default min(ttl, 10) */
+	bool auto_promote;   /* global: move the master automatically; default false */
 	int line;
 } gtm_service_t;
+
+/*
+ * A check (checks = ( { name = "web"; type = "http"; ... } )): the probe
+ * parameters, ready for chk_target_add() once the port and address of an
+ * endpoint are filled in.  Every string `params` points to is owned by the
+ * gtm_check_t (freed with the configuration).
+ */
+typedef struct gtm_check {
+	char *name;
+	chk_params_t params;     /* params.name == name; durations in ms */
+	/* What the loader read, kept for the key table (seconds). */
+	double interval_s, timeout_s, recheck_s, jitter;
+	char *source, *path, *host, *body, *ca_file, *qname, *answer;
+	char **argv;             /* exec: NULL-terminated */
+	bool valid;              /* chk_params_check() passed */
+	int line;
+} gtm_check_t;
+
+typedef enum gtm_unknown {
+	GTM_UNKNOWN_UP = 0,      /* a never-probed target counts as up (default) */
+	GTM_UNKNOWN_WAIT,        /* not answered before its first verdict; gtmd waits
+	                          * for the first round (at most unknown_wait) before
+	                          * it starts answering */
+} gtm_unknown_t;
+
+/* The `health` group. */
+typedef struct gtm_health_conf {
+	char *state_file;        /* resolved against the config's folder; NULL: none */
+	gtm_unknown_t unknown;
+	double unknown_wait_s;   /* default 5 */
+	uint32_t unknown_wait_ms;
+} gtm_health_conf_t;
+
+/* The `control` group (gtmctl's socket and the admin state).  Without
+ * it there is no control socket; the controller runs all the same. */
+typedef struct gtm_control_conf {
+	bool enabled;            /* the group is present */
+	char *socket;            /* default GTM_CTL_DEFAULT_SOCKET */
+	char *mode_text;         /* as written, "0660" */
+	uint32_t mode;           /* default 0660 */
+	char *group;             /* NULL: gtmd's own */
+	char *state_file;        /* resolved against the config's folder; NULL: not saved */
+	char *history_file;      /* likewise; NULL: no history */
+	uint32_t max_drained_sites;  /* 0: no limit (default) */
+	double max_drained_capacity; /* fraction 0..1; default 0.5 */
+} gtm_control_conf_t;
+
+/* The `controller` group. */
+typedef struct gtm_controller_conf {
+	double holddown_s;           /* default 60 */
+	double failback_ramp_s;      /* default 120 */
+	uint32_t holddown_ms, failback_ramp_ms;
+	uint32_t failback_steps;     /* default 5 */
+	uint32_t auto_evacuations_per_hour;  /* default 6; 0: no limit */
+} gtm_controller_conf_t;
 
 typedef enum gtm_geo_kind {
 	GTM_GEO_CIDR = 0,
@@ -154,6 +247,8 @@ typedef struct gtm_conf {
 	unsigned tcp_idle_timeout_ms;  /* server.tcp_idle_timeout (s); default 10 s */
 	unsigned tcp_max_clients;   /* server.tcp_max_clients; default 1000 */
 	int udp_rcvbuf;             /* server.udp_rcvbuf (bytes); default 4 MiB */
+	char *user;                 /* server.user: the user a gtmd started as root
+	                             * becomes after binding (gtm/daemon.h); NULL: none */
 
 	gtm_zone_conf_t *zones;
 	size_t nzones;
@@ -164,6 +259,12 @@ typedef struct gtm_conf {
 	gtm_service_t *services;
 	size_t nservices;
 	gtm_geo_conf_t geo;
+	gtm_check_t *checks;        /* checks, config order */
+	size_t nchecks;
+	gtm_health_conf_t health;
+	gtm_control_conf_t control;        /* the control group (gtm/conf_control.c) */
+	gtm_controller_conf_t controller;  /* the controller group (gtm/conf_control.c) */
+	gtm_metrics_conf_t metrics;  /* the metrics group (gtm/conf_metrics.c) */
 } gtm_conf_t;
 
 /*

@@ -4,14 +4,19 @@
 #   packaging/deps.sh test       build + the real DNS clients the tests drive
 #   packaging/deps.sh fuzz       test + clang and its libFuzzer runtime
 #   packaging/deps.sh bench      build + dnsperf and NSD (the comparison server)
+#   packaging/deps.sh package    build + what packaging/build-deb.sh needs
+#                                (debhelper, dpkg-dev, fakeroot)
 # Nothing is installed that is already there; run as root (or with sudo).
 set -euo pipefail
 
 build=(build-essential cmake pkg-config libldns-dev libevent-dev libconfig-dev
-       liburcu-dev libcmocka-dev libmaxminddb-dev libmaxmind-db-writer-perl libssl-dev)
-test=(knot-dnsutils dnsutils python3 iproute2 procps groff-base openssl)
+       liburcu-dev libcmocka-dev libmaxminddb-dev libmaxmind-db-writer-perl libssl-dev
+       libjansson-dev)
+test=(knot-dnsutils dnsutils python3 iproute2 procps groff-base openssl
+      graphite-carbon python3-whisper prometheus curl nftables dnsperf)
 fuzz=(clang libclang-rt-14-dev)
-bench=(dnsperf nsd util-linux npm)
+bench=(dnsperf nsd gdnsd util-linux npm)
+package=(debhelper dpkg-dev fakeroot)
 
 want=()
 for group in "${@:-test}"; do
@@ -20,7 +25,8 @@ for group in "${@:-test}"; do
 	test) want+=("${build[@]}" "${test[@]}") ;;
 	fuzz) want+=("${build[@]}" "${test[@]}" "${fuzz[@]}") ;;
 	bench) want+=("${build[@]}" "${bench[@]}") ;;
-	*) echo "deps.sh: unknown group '$group' (build, test, fuzz, bench)" >&2; exit 2 ;;
+	package) want+=("${build[@]}" "${package[@]}") ;;
+	*) echo "deps.sh: unknown group '$group' (build, test, fuzz, bench, package)" >&2; exit 2 ;;
 	esac
 done
 

@@ -1,8 +1,9 @@
 /*
- * geo_bench: nanoseconds per geo_db_lookup(), + geo_map_order(),
- * + geo_cache_order(), geo_db_locate() alone, and geo_cache_locate_order()
- * (the intended query path), on one core, for the "one MMDB lookup per query vs
- * translate the MMDB into our own tree" decision (DESIGN.md).  Not a test.
+ * geo_bench: the cost of translating the database into the geo tree
+ * (geo_tree_new: time, nodes, regions, memory) and nanoseconds per
+ * geo_db_lookup(), + geo_map_order() (the plain path, `gtmctl explain`),
+ * geo_db_locate() alone, and geo_tree_order() (the query path), on one
+ * core.  Not a test.
  *
  *   geo_bench flat   V4.mmdb V6.mmdb [N] [fixture]
  *   geo_bench geoip2 FILE.mmdb [N] [fixture]
@@ -27,9 +28,9 @@
 #include <time.h>
 
 #include "common/diag.h"
-#include "geo/cache.h"
 #include "geo/db.h"
 #include "geo/map.h"
+#include "geo/tree.h"
 
 #define NADDR 65536
 
@@ -110,10 +111,9 @@ static const geo_point_t cities[] = {
 };
 #define NCITIES (sizeof(cities) / sizeof(cities[0]))
 
-static void run(const char *label, const geo_db_t *db, const geo_map_t *m,
+static void run(const char *label, const geo_db_t *db, const geo_map_t *m, const geo_tree_t *t,
                 const struct sockaddr_in6 *addrs, size_t naddr, long n)
 {
-	geo_cache_t *c = geo_cache_new(4096, NCITIES);
 	geo_loc_t loc;
 	uint16_t out[NCITIES];
 	geo_order_info_t info;
@@ -121,8 +121,10 @@ static void run(const char *label, const geo_db_t *db, const geo_map_t *m,
 	long found = 0;
 
 	/* Warm the page cache and the CPU caches. */
-	for (size_t i = 0; i < naddr; i++)
+	for (size_t i = 0; i < naddr; i++) {
 		geo_db_lookup(db, (const struct sockaddr *)&addrs[i], &loc);
+		sink += geo_tree_order(t, (const struct sockaddr *)&addrs[i], NULL)[0];
+	}
 
 	double t0 = now_ns();
 	for (long i = 0; i < n; i++) {
@@ -139,34 +141,36 @@ static void run(const char *label, const geo_db_t *db, const geo_map_t *m,
 	}
 	double t2 = now_ns();
 	for (long i = 0; i < n; i++) {
-		const struct sockaddr *sa = (const struct sockaddr *)&addrs[(size_t)i % naddr];
-		geo_db_lookup(db, sa, &loc);
-		geo_cache_order(c, m, sa, &loc, out, &info);
-		sink += out[0];
-	}
-	double t3 = now_ns();
-	for (long i = 0; i < n; i++) {
 		geo_db_locate(db, (const struct sockaddr *)&addrs[(size_t)i % naddr], &loc);
 		sink += loc.prefix;
 	}
-	double t4 = now_ns();
-	geo_cache_clear(c);
+	double t3 = now_ns();
 	for (long i = 0; i < n; i++) {
 		const struct sockaddr *sa = (const struct sockaddr *)&addrs[(size_t)i % naddr];
-		geo_cache_locate_order(c, db, m, sa, &loc, out, &info);
-		sink += out[0];
+		unsigned scope;
+		sink += geo_tree_order(t, sa, &scope)[0] + scope;
 	}
-	double t5 = now_ns();
-	geo_cache_stats_t st;
-	geo_cache_get_stats(c, &st);
-	printf("%-24s found %4.1f%%  lookup %4.0f  +order %4.0f  +cache_order %4.0f  "
-	       "locate only %4.0f  cache_locate_order %4.0f ns  (hits %4.1f%%)\n",
+	double t4 = now_ns();
+	printf("%-24s found %4.1f%%  lookup %4.0f  +order %4.0f  locate only %4.0f  tree %4.0f ns\n",
 	       label, 100.0 * (double)found / (double)n,
 	       (t1 - t0) / (double)n, (t2 - t1) / (double)n, (t3 - t2) / (double)n,
-	       (t4 - t3) / (double)n, (t5 - t4) / (double)n,
-	       st.hits + st.misses ? 100.0 * (double)st.hits / (double)(st.hits + st.misses) : 0.0);
+	       (t4 - t3) / (double)n);
 	(void)sink;
-	geo_cache_free(c);
+}
+
+/* Resident anonymous memory of this process, KiB (RssAnon), or -1. */
+static long rss_anon_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
 }
 
 int main(int argc, char **argv)
@@ -213,14 +217,32 @@ int main(int argc, char **argv)
 	geo_map_add_continent(m, "AF", o1, 2, &d, NULL, 0);
 	geo_map_add_subdivision(m, "CN-BJ", o3, 2, &d, NULL, 0);
 
+	long anon0 = rss_anon_kib();
+	double b0 = now_ns();
+	geo_tree_t *t = geo_tree_new(db, m, &d);
+	double b1 = now_ns();
+	if (t == NULL) {
+		for (size_t i = 0; i < d.count; i++)
+			fprintf(stderr, "%s\n", d.msgs[i]);
+		return 1;
+	}
+	geo_tree_stats_t st;
+	geo_tree_get_stats(t, &st);
+	printf("tree: %.0f ms, %llu nodes, %llu networks, %llu regions, %llu records, "
+	       "%llu search nodes read, %zu KiB held, RssAnon %+ld KiB during the build\n",
+	       (b1 - b0) / 1e6, (unsigned long long)st.nodes, (unsigned long long)st.leaves,
+	       (unsigned long long)st.regions, (unsigned long long)st.records,
+	       (unsigned long long)st.visits, st.bytes / 1024, rss_anon_kib() - anon0);
+
 	static struct sockaddr_in6 addrs[NADDR];
 	if (fixture)
 		fill_fixture(addrs, NADDR);
 	else
 		fill(addrs, NADDR);
-	run("random (65,536 clients)", db, m, addrs, NADDR, n);
-	run("hot set (1,024 clients)", db, m, addrs, 1024, n);
+	run("random (65,536 clients)", db, m, t, addrs, NADDR, n);
+	run("hot set (1,024 clients)", db, m, t, addrs, 1024, n);
 
+	geo_tree_unref(t);
 	geo_map_free(m);
 	geo_db_free(db);
 	gtm_diag_clear(&d);

@@ -175,10 +175,14 @@ static void setup(void)
 	if (db == NULL)
 		fprintf(stderr, "fuzz_query: no GeoIP database (%s): every client unlocated\n", geo);
 	gtm_diag_clear(&diag);
-	dns_snapshot_set_geo(snap, db, map);
+	geo_tree_t *tree = geo_tree_new(db, map, &diag);
+	if (tree == NULL)
+		setup_fail("geo_tree_new", &diag);
+	dns_snapshot_set_geo(snap, db, map, tree);
+	geo_tree_unref(tree);
 	geo_db_unref(db);
 	geo_map_unref(map);
-	dns_ctx_init(&ctx, 1, 1024);
+	dns_ctx_init(&ctx, 1);
 
 	buf_big = malloc(DNS_TCP_MAX);
 	buf_small = malloc(UDP_PLAIN_MAX);

@@ -68,7 +68,7 @@ static int setup_snapshot(void **state)
 	memcpy(opts.nsid, NSID, opts.nsid_len);
 	snap = dns_snapshot_new(zs, plan, &opts);
 	dns_zoneset_unref(zs);
-	dns_ctx_init(&ctx, 1, 0);
+	dns_ctx_init(&ctx, 1);
 	return 0;
 }
 
@@ -635,7 +635,19 @@ static const unsigned geo_fixture[NCITY] = { 0, 1, 5, 6, 9 };
 static dns_snapshot_t *gsnap;
 static geo_db_t *gdb;          /* our own references, for tests that swap them out */
 static geo_map_t *gmap;
-static dns_ctx_t gctx;          /* with a geo cache */
+static geo_tree_t *gtree;      /* built from gdb and gmap */
+static dns_ctx_t gctx;
+
+/* Attaches db and map to gsnap with a tree built from them (none without
+ * a map), as gtm/build.c does. */
+static void set_geo(geo_db_t *db, geo_map_t *map)
+{
+	gtm_diag_t d = { 0 };
+	geo_tree_t *t = map != NULL ? geo_tree_new(db, map, &d) : NULL;
+	assert_true(map == NULL || t != NULL);
+	dns_snapshot_set_geo(gsnap, db, map, t);
+	geo_tree_unref(t);
+}
 
 static struct in_addr ip4(const char *text)
 {
@@ -742,8 +754,11 @@ static int setup_geo(void **state)
 	gdb = open_fixture("geoip2", "geoip2-city.mmdb", NULL);
 	if (gdb == NULL)
 		return -1;
-	dns_snapshot_set_geo(gsnap, gdb, gmap);
-	dns_ctx_init(&gctx, 42, 1024);
+	gtree = geo_tree_new(gdb, gmap, &diag);
+	if (gtree == NULL)
+		return -1;
+	dns_snapshot_set_geo(gsnap, gdb, gmap, gtree);
+	dns_ctx_init(&gctx, 42);
 	return 0;
 }
 
@@ -752,7 +767,7 @@ static int teardown_geo(void **state)
 	dns_snapshot_free(gsnap);
 	geo_db_unref(gdb);
 	geo_map_unref(gmap);
-	dns_ctx_clear(&gctx);
+	geo_tree_unref(gtree);
 	return 0;
 }
 
@@ -863,13 +878,10 @@ static void test_geo_ecs_each_city(void **state)
 		assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(resp), 0)), 30);
 	}
 	assert_true(gctx.stats.ecs >= NCITY);
-	/* Again, now from the cache: the same. */
+	/* Again: the same. */
 	gask("geo.example.com", DNS_TYPE_A, "198.19.200.0/24", "127.0.0.1");
 	assert_string_equal(answer_addr(), "10.0.0.2");
 	assert_int_equal(ecs_of_resp().scope, 16);
-	geo_cache_stats_t cs;
-	geo_cache_get_stats(gctx.geo_cache, &cs);
-	assert_true(cs.hits > 0);
 }
 
 static void test_geo_ecs_scope(void **state)
@@ -899,10 +911,12 @@ static void test_geo_ecs_scope(void **state)
 	e = ecs_of_resp();
 	assert_true(e.present);
 	assert_true(e.scope <= 8);
-	/* A located record without coordinates (Germany only): the default. */
+	/* A located record without coordinates (Germany only): the default.
+	 * Its /16 gets the same order as the unlocated space around it
+	 * (100.69.0.0-100.71.255.255), so the scope is the merged /14. */
 	gask("geo.example.com", DNS_TYPE_A, "100.68.1.0/24", NULL);
 	assert_string_equal(answer_addr(), "10.0.0.4");
-	assert_int_equal(ecs_of_resp().scope, 16);
+	assert_int_equal(ecs_of_resp().scope, 14);
 }
 
 static void test_geo_ecs_v6(void **state)
@@ -1074,7 +1088,7 @@ static void test_geo_weights(void **state)
 {
 	/* 3:1 over 40000 queries with a fixed seed: within a percent. */
 	dns_ctx_t c;
-	dns_ctx_init(&c, 12345, 0);
+	dns_ctx_init(&c, 12345);
 	uint8_t q[512];
 	tq_t t = { .id = 2, .name = "wgt.example.com", .qtype = DNS_TYPE_A };
 	size_t qlen = tq_build(&t, q);
@@ -1093,16 +1107,14 @@ static void test_geo_weights(void **state)
 	assert_true(n1 > 29600 && n1 < 30400);
 	/* The same seed draws the same sequence. */
 	dns_ctx_t d;
-	dns_ctx_init(&d, 12345, 0);
+	dns_ctx_init(&d, 12345);
 	uint8_t o2[512];
 	for (int i = 0; i < 100; i++) {
 		dns_answer(gsnap, q, qlen, out, sizeof(out), DNS_TRANSPORT_UDP, NULL, &c);
 		dns_answer(gsnap, q, qlen, o2, sizeof(o2), DNS_TRANSPORT_UDP, NULL, &d);
 	}
-	dns_ctx_clear(&c);
-	dns_ctx_clear(&d);
 	/* Seed 0 is not a stuck generator. */
-	dns_ctx_init(&c, 0, 0);
+	dns_ctx_init(&c, 0);
 	assert_true(c.rng != 0);
 	n1 = 0;
 	for (int i = 0; i < 400; i++) {
@@ -1110,7 +1122,6 @@ static void test_geo_weights(void **state)
 		n1 += memcmp(out + rec, "\x0a\x01\x00\x01", 4) == 0;
 	}
 	assert_true(n1 > 200 && n1 < 400);
-	dns_ctx_clear(&c);
 }
 
 static void test_geo_all(void **state)
@@ -1198,25 +1209,24 @@ static void test_geo_truncation_keeps_ecs(void **state)
 	assert_int_equal(ecs_of_resp().scope, 32);
 }
 
-static void test_geo_without_db_or_map_or_cache(void **state)
+static void test_geo_without_db_or_map(void **state)
 {
-	/* Without a cache: the same answers. */
+	/* Another worker's context: the same answers. */
 	dns_ctx_t nc;
-	dns_ctx_init(&nc, 7, 0);
+	dns_ctx_init(&nc, 7);
 	gask_ctx(&nc, "geo.example.com", DNS_TYPE_A, "198.51.100.0/24", NULL);
 	assert_string_equal(answer_addr(), "10.0.0.4");
 	assert_int_equal(ecs_of_resp().scope, 24);
 	gask_ctx(&nc, "geo.example.com", DNS_TYPE_A, NULL, "100.67.3.50");
 	assert_string_equal(answer_addr(), "10.0.0.5");
-	dns_ctx_clear(&nc);
 
 	/* Without a database: everybody unlocated, the default order. */
-	dns_snapshot_set_geo(gsnap, NULL, gmap);
+	set_geo(NULL, gmap);
 	gask("geo.example.com", DNS_TYPE_A, "198.18.7.0/24", NULL);
 	assert_string_equal(answer_addr(), "10.0.0.4");
 	assert_true(ecs_of_resp().present);
 	/* Without a map: the choices in index order, scope 0. */
-	dns_snapshot_set_geo(gsnap, gdb, NULL);
+	set_geo(gdb, NULL);
 	gask("geo.example.com", DNS_TYPE_A, "192.0.2.0/24", NULL);
 	assert_string_equal(answer_addr(), "10.0.0.1");
 	assert_int_equal(ecs_of_resp().scope, 0);
@@ -1225,16 +1235,15 @@ static void test_geo_without_db_or_map_or_cache(void **state)
 	assert_string_equal(answer_addr(), "10.0.0.2");
 	geo_city(gsnap->plan, BJ, true);
 	/* Setting the same handles again keeps them alive. */
-	dns_snapshot_set_geo(gsnap, gdb, gmap);
-	dns_snapshot_set_geo(gsnap, gdb, gmap);
+	dns_snapshot_set_geo(gsnap, gdb, gmap, gtree);
+	dns_snapshot_set_geo(gsnap, gdb, gmap, gtree);
 	gask("geo.example.com", DNS_TYPE_A, "192.0.2.0/24", NULL);
 	assert_string_equal(answer_addr(), "10.0.0.3");
 }
 
 static void test_geo_many_cities(void **state)
 {
-	/* A map of 70 cities, more than the cache keeps per order
-	 * (DNS_GEO_CACHE_CITIES): orders are computed whole every time.  Only
+	/* A map of 70 cities: the tree's regions hold whole orders.  Only
 	 * the last city serves, placed in Frankfurt; every other city sits on
 	 * the equator. */
 	enum { N = 70 };
@@ -1261,7 +1270,7 @@ static void test_geo_many_cities(void **state)
 	dns_snapshot_t *saved = gsnap;
 	gsnap = dns_snapshot_new(zs, plan, &saved->opts);
 	dns_zoneset_unref(zs);
-	dns_snapshot_set_geo(gsnap, gdb, m);
+	set_geo(gdb, m);
 	geo_map_unref(m);
 	for (int round = 0; round < 3; round++) {
 		gask("geo.example.com", DNS_TYPE_A, "192.0.2.0/24", NULL);
@@ -1307,7 +1316,7 @@ int main(void)
 		T(test_geo_all),
 		T(test_geo_static_scope_zero),
 		T(test_geo_truncation_keeps_ecs),
-		T(test_geo_without_db_or_map_or_cache),
+		T(test_geo_without_db_or_map),
 		T(test_geo_many_cities),
 	};
 	int rc = cmocka_run_group_tests_name("answer", tests, setup_snapshot, teardown_snapshot);

@@ -2,8 +2,8 @@
  * Unit tests of dns/server.c that need no socket: the UDP batch step (the
  * snapshot read lock plus dns_answer for each packet) must answer a batch of
  * varied queries without a single allocation (tests/unit/alloc_count.h),
- * steered ones with ECS through the GeoIP fixture database and a worker's
- * geo cache included.
+ * steered ones with ECS through the geo tree built from the GeoIP fixture
+ * database included.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -67,7 +67,10 @@ static int setup(void **state)
 	geo_db_t *db = open_fixture("geoip2", "geoip2-city.mmdb", NULL);
 	assert_non_null(m);
 	assert_non_null(db);
-	dns_snapshot_set_geo(snap, db, m);
+	geo_tree_t *tree = geo_tree_new(db, m, &diag);
+	assert_non_null(tree);
+	dns_snapshot_set_geo(snap, db, m, tree);
+	geo_tree_unref(tree);
 	geo_db_free(db);
 	geo_map_free(m);
 	dns_snapshot_publish(snap);
@@ -110,7 +113,7 @@ static void test_batch_answers_without_allocating(void **state)
 	size_t inlen[BATCH], outlen[BATCH];
 	struct sockaddr_storage from[BATCH];
 	dns_ctx_t ctx;
-	dns_ctx_init(&ctx, 1, DNS_GEO_CACHE_SLOTS);
+	dns_ctx_init(&ctx, 1);
 
 	memset(from, 0, sizeof(from));
 	for (unsigned i = 0; i < BATCH; i++) {
@@ -140,7 +143,6 @@ static void test_batch_answers_without_allocating(void **state)
 	assert_int_equal(ctx.stats.queries, 201 * BATCH);
 	assert_true(ctx.stats.truncated > 0 && ctx.stats.nxdomain > 0 && ctx.stats.refused > 0);
 	assert_true(ctx.stats.ecs > 0 && ctx.stats.geo > 0);
-	dns_ctx_clear(&ctx);
 	if (gtm_alloc_count_available())
 		assert_int_equal(allocs, 0);
 	else
@@ -160,12 +162,11 @@ static void test_batch_drops_qr_and_runts(void **state)
 	struct sockaddr_storage from[2];
 	memset(from, 0, sizeof(from));
 	dns_ctx_t ctx;
-	dns_ctx_init(&ctx, 1, DNS_GEO_CACHE_SLOTS);
+	dns_ctx_init(&ctx, 1);
 	dns_server_answer_batch(2, in, inlen, from, out, sizeof(o0), outlen, &ctx);
 	assert_int_equal(outlen[0], 0);
 	assert_int_equal(outlen[1], 0);
 	assert_int_equal(ctx.stats.dropped, 2);
-	dns_ctx_clear(&ctx);
 }
 
 int main(void)

@@ -131,7 +131,6 @@ static void test_nearest(void **state)
 		assert_int_equal(geo_map_order(m, NULL, &loc, out, &info), NCITIES);
 		assert_int_equal(info.how, GEO_BY_DISTANCE);
 		assert_int_equal(info.rule, -1);
-		assert_true(info.by_location);
 		assert_int_equal(info.scope, 20);
 		assert_int_equal(out[0], c[i].first);
 		assert_int_equal(out[1], c[i].second);
@@ -168,18 +167,15 @@ static void test_default_order(void **state)
 	geo_map_order(m, NULL, NULL, out, &info);
 	assert_order(out, NCITIES, L(0, 1, 2, 3, 4, 5, 6));
 	assert_int_equal(info.how, GEO_BY_DEFAULT);
-	assert_false(info.by_location);
 	geo_loc_t nf = mkloc("", "", "", 0, 0, false, 9);
 	nf.found = false;
 	geo_map_order(m, NULL, &nf, out, &info);
 	assert_order(out, NCITIES, L(0, 1, 2, 3, 4, 5, 6));
-	assert_false(info.by_location);
 	assert_int_equal(info.scope, 9);
 	geo_loc_t nc = mkloc("KR", "AS", "", 0, 0, false, 12);
 	geo_map_order(m, NULL, &nc, out, &info);
 	assert_order(out, NCITIES, L(0, 1, 2, 3, 4, 5, 6));
 	assert_int_equal(info.how, GEO_BY_DEFAULT);
-	assert_true(info.by_location);
 
 	/* A configured default: listed first, the rest in config order. */
 	assert_int_equal(geo_map_set_default(m, L(SIN, FRA), &d, "gtm.conf", 12), 0);
@@ -220,7 +216,6 @@ static void test_precedence(void **state)
 	geo_map_order(m, mkaddr(&ss, "198.18.7.9"), &bj, out, &info);
 	assert_int_equal(info.how, GEO_BY_CIDR);
 	assert_int_equal(info.rule, 3);
-	assert_false(info.by_location);
 	assert_int_equal(out[0], IAD);
 	assert_nearest_from(out, NCITIES, 1, bj.lat, bj.lon);
 
@@ -228,7 +223,6 @@ static void test_precedence(void **state)
 	geo_map_order(m, mkaddr(&ss, "100.64.0.1"), &bj, out, &info);
 	assert_int_equal(info.how, GEO_BY_SUBDIVISION);
 	assert_int_equal(info.rule, 2);
-	assert_true(info.by_location);
 	assert_int_equal(out[0], BJ);
 
 	/* Subdivisions match case-insensitively (flat names). */
