@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/errcode.h"
@@ -321,6 +323,20 @@ void geo_db_tree_loc(const geo_db_t *db, const geo_db_rec_t *rec, geo_loc_t *loc
 	loc->found = true;
 	loc->key = ((uint64_t)db->gen << 33) | ((uint64_t)rec->file << 32) | rec->value;
 	geo_db_fill(db, loc);
+}
+
+void geo_db_release_pages(const geo_db_t *db)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	for (unsigned i = 0; i < db->nfiles; i++) {
+		const MMDB_s *mm = &db->file[i].mmdb;
+		uintptr_t start = (uintptr_t)mm->file_content;
+		/* MMDB_MODE_MMAP maps the whole file at a page boundary. */
+		if (!db->file[i].open || mm->file_content == NULL || page <= 0 ||
+		    start % (uintptr_t)page != 0)
+			continue;
+		(void)madvise((void *)start, (size_t)mm->file_size, MADV_DONTNEED);
+	}
 }
 
 uint32_t geo_db_tree_nodes(const geo_db_t *db, unsigned file)

@@ -171,6 +171,14 @@ int geo_db_tree_children(const geo_db_t *db, const geo_db_rec_t *node, geo_db_re
  * The prefix is left 0 (it depends on the address). */
 void geo_db_tree_loc(const geo_db_t *db, const geo_db_rec_t *rec, geo_loc_t *loc);
 
+/*
+ * Drops the files' pages from this process's resident memory (madvise
+ * MADV_DONTNEED on the read-only mappings; they stay in the page cache and
+ * come back on the next read).  For after a translation has read every
+ * node, when lookups in the database have become rare.  Control thread.
+ */
+void geo_db_release_pages(const geo_db_t *db);
+
 /* Search-tree nodes in file `file` (0 when there is no such file): node
  * numbers of that file's records are below it. */
 uint32_t geo_db_tree_nodes(const geo_db_t *db, unsigned file);

@@ -5,10 +5,17 @@
  *
  * Layout.  One array of nodes, each two 32-bit slots (child for bit 0,
  * child for bit 1).  A slot with the top bit set is a leaf and holds a
- * region id; otherwise it is the index of another node.  The IPv4 and IPv6
- * roots are slots of the same kind, kept apart, so a whole family that
- * gets one order is a leaf at depth 0.  Regions are the distinct city
- * orders, stored back to back (ncities uint16_t each).
+ * region id; otherwise it is the index of another node.  Regions are the
+ * distinct city orders, stored back to back (ncities uint16_t each).
+ *
+ * The walk is cache misses, one per level, on a tree of tens of megabytes
+ * for a full city database, so two things cut the levels that miss: each
+ * family starts with a table indexed by the first TOP_BITS bits, holding
+ * the slot found after those bits (or the leaf met sooner, with its
+ * depth); and the nodes below are laid out in blocks of a node and its
+ * descendants two levels down (at most 7 nodes, 56 bytes), each block
+ * within one 64-byte cache line, so a lookup touches one line per three
+ * levels instead of one per level.
  *
  * Building.  One depth-first walk over the database's search tree and the
  * map's CIDR trie side by side, from each family's root.  Where the
@@ -35,6 +42,7 @@
  * bounded, for what the table cannot cover.
  */
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +58,23 @@
 #define MAX_NODES 0x7fffffffu
 /* A slot value no translation has: region 0x7fffffff is never made. */
 #define NO_VALUE UINT32_MAX
+#define TOP_BITS 16
+/* Levels of a layout block: 2^3 - 1 = 7 nodes of 8 bytes, in one line. */
+#define BLOCK_LEVELS 3
+#define LINE_NODES 8
+#define PENDING (NO_VALUE - 1)
 
 struct geo_tree {
-	uint32_t (*nodes)[2];
+	uint32_t (*nodes)[2];     /* 64-byte aligned once laid out, in nodes_mem */
+	void *nodes_mem;
 	size_t nnodes;
-	uint32_t root[2];         /* [0] IPv4, [1] IPv6 */
+	uint32_t root[2];         /* [0] IPv4, [1] IPv6: until the tables are made */
+	/* Per family ([0] IPv4, [1] IPv6), by the address's first TOP_BITS
+	 * bits: the slot after them, or the leaf met at depth d < TOP_BITS. */
+	struct top {
+		uint32_t v;
+		uint32_t d;
+	} *top[2];
 	uint16_t *orders;         /* nregions × ncities */
 	size_t ncities;
 	size_t nregions;
@@ -305,6 +325,111 @@ static uint32_t xlate(build_t *b, geo_db_rec_t rec, uint32_t cur, int32_t rule,
 	return v;
 }
 
+/* ---- layout ---------------------------------------------------------------- */
+
+typedef struct layout {
+	uint32_t (*old)[2];
+	uint32_t (*nodes)[2];
+	uint32_t *moved;          /* old index → new, NO_VALUE: not placed */
+	size_t n;
+} layout_t;
+
+/*
+ * Places the subtree at old node `v` (not yet placed): first a block of v
+ * and its descendants BLOCK_LEVELS - 1 levels down (breadth first, nodes
+ * not placed yet), side by side, then the subtrees hanging below the
+ * block, each the same way.  Shared subtrees are placed once.
+ */
+static void place(layout_t *l, uint32_t v)
+{
+	uint32_t block[(1u << BLOCK_LEVELS) - 1];
+	size_t nb = 0, level_start = 0;
+
+	l->moved[v] = PENDING;
+	block[nb++] = v;
+	for (unsigned lev = 1; lev < BLOCK_LEVELS; lev++) {
+		size_t level_end = nb;
+		for (size_t i = level_start; i < level_end; i++) {
+			for (int c = 0; c < 2; c++) {
+				uint32_t k = l->old[block[i]][c];
+				if ((k & LEAF) || l->moved[k] != NO_VALUE)
+					continue;
+				l->moved[k] = PENDING;
+				block[nb++] = k;
+			}
+		}
+		level_start = level_end;
+	}
+	/* A block that would straddle a cache line starts the next one. */
+	if (l->n % LINE_NODES + nb > LINE_NODES)
+		l->n += LINE_NODES - l->n % LINE_NODES;
+	for (size_t i = 0; i < nb; i++)
+		l->moved[block[i]] = (uint32_t)l->n++;
+	for (size_t i = 0; i < nb; i++)
+		for (int c = 0; c < 2; c++) {
+			uint32_t k = l->old[block[i]][c];
+			if (!(k & LEAF) && l->moved[k] == NO_VALUE)
+				place(l, k);
+		}
+}
+
+static uint32_t moved(const layout_t *l, uint32_t v)
+{
+	return (v & LEAF) ? v : l->moved[v];
+}
+
+/*
+ * Makes the TOP_BITS tables from the roots, then lays the nodes below
+ * them out anew in blocks, in address order; nodes above TOP_BITS are
+ * dropped (the tables replace them).
+ */
+static void finish_layout(geo_tree_t *t)
+{
+	size_t ntop = (size_t)1 << TOP_BITS;
+	for (int f = 0; f < 2; f++) {
+		t->top[f] = gtm_xmalloc(ntop * sizeof(*t->top[f]));
+		for (size_t p = 0; p < ntop; p++) {
+			uint32_t v = t->root[f], d = 0;
+			while (!(v & LEAF) && d < TOP_BITS) {
+				v = t->nodes[v][(p >> (TOP_BITS - 1 - d)) & 1];
+				d++;
+			}
+			t->top[f][p] = (struct top){ v, d };
+		}
+	}
+
+	layout_t l = { .old = t->nodes, .n = 0 };
+	l.moved = gtm_xmalloc((t->nnodes > 0 ? t->nnodes : 1) * sizeof(*l.moved));
+	memset(l.moved, 0xff, t->nnodes * sizeof(*l.moved));
+	for (int f = 0; f < 2; f++)
+		for (size_t p = 0; p < ntop; p++) {
+			uint32_t v = t->top[f][p].v;
+			if (!(v & LEAF) && l.moved[v] == NO_VALUE)
+				place(&l, v);
+		}
+	/* Zeroed, so that the padding between blocks is defined; aligned to
+	 * the cache line that the blocks are cut for. */
+	void *mem = gtm_xcalloc(l.n + LINE_NODES, sizeof(*l.nodes));
+	l.nodes = (void *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+	for (size_t i = 0; i < t->nnodes; i++) {
+		if (l.moved[i] == NO_VALUE)
+			continue;
+		l.nodes[l.moved[i]][0] = moved(&l, t->nodes[i][0]);
+		l.nodes[l.moved[i]][1] = moved(&l, t->nodes[i][1]);
+	}
+	for (int f = 0; f < 2; f++)
+		for (size_t p = 0; p < ntop; p++)
+			t->top[f][p].v = moved(&l, t->top[f][p].v);
+	for (int f = 0; f < 2; f++)
+		t->root[f] = (t->root[f] & LEAF) || l.moved[t->root[f]] != NO_VALUE
+		             ? moved(&l, t->root[f]) : NO_VALUE;
+	free(l.moved);
+	free(t->nodes);
+	t->nodes = l.nodes;
+	t->nodes_mem = mem;
+	t->nnodes = l.n;
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -377,19 +502,26 @@ geo_tree_t *geo_tree_new(const geo_db_t *db, const geo_map_t *map, gtm_diag_t *d
 		geo_tree_unref(t);
 		return NULL;
 	}
+	/* Networks before the tables replace the top levels. */
+	t->st.leaves = (t->root[0] & LEAF ? 1 : 0) + (t->root[1] & LEAF ? 1 : 0);
+	for (size_t i = 0; i < t->nnodes; i++)
+		t->st.leaves += (t->nodes[i][0] & LEAF ? 1 : 0) + (t->nodes[i][1] & LEAF ? 1 : 0);
+	finish_layout(t);
 	/* Trim to size: the tree lives as long as the configuration. */
-	if (t->nnodes > 0)
-		t->nodes = gtm_xrealloc(t->nodes, t->nnodes * sizeof(*t->nodes));
 	t->orders = gtm_xrealloc(t->orders, t->nregions * t->ncities * sizeof(uint16_t));
 
 	t->st.nodes = t->nnodes;
 	t->st.regions = t->nregions;
 	t->st.visits = b.visits;
-	t->st.leaves = (t->root[0] & LEAF ? 1 : 0) + (t->root[1] & LEAF ? 1 : 0);
-	for (size_t i = 0; i < t->nnodes; i++)
-		t->st.leaves += (t->nodes[i][0] & LEAF ? 1 : 0) + (t->nodes[i][1] & LEAF ? 1 : 0);
 	t->st.bytes = sizeof(*t) + t->nnodes * sizeof(*t->nodes) +
+	              2 * ((size_t)1 << TOP_BITS) * sizeof(*t->top[0]) +
 	              t->nregions * t->ncities * sizeof(uint16_t);
+	/* The translation read every node of the files, which are now cold:
+	 * out of our resident set with them, and the build's scratch memory
+	 * back to the system (glibc keeps freed holes below the heap top). */
+	if (db != NULL)
+		geo_db_release_pages(db);
+	malloc_trim(0);
 	t->st.build_ms = now_ms() - t0;
 	log_debug("geo, tree built (%llu nodes, %llu networks, %llu regions, %llu records, %zu KiB, %.0f ms)",
 	         (unsigned long long)t->st.nodes, (unsigned long long)t->st.leaves,
@@ -411,8 +543,10 @@ void geo_tree_unref(geo_tree_t *t)
 	gtm_assert(t->refs > 0);
 	if (--t->refs > 0)
 		return;
-	free(t->nodes);
+	free(t->nodes_mem != NULL ? t->nodes_mem : (void *)t->nodes);
 	free(t->orders);
+	free(t->top[0]);
+	free(t->top[1]);
 	free(t);
 }
 
@@ -435,28 +569,32 @@ void geo_tree_get_stats(const geo_tree_t *t, geo_tree_stats_t *st)
 
 uint32_t geo_tree_lookup(const geo_tree_t *t, const struct sockaddr *sa, unsigned *scope)
 {
-	const uint8_t *a = NULL;
-	uint32_t v;
+	const uint8_t *a;
+	const struct top *top;
 
 	if (sa == NULL) {
-		v = LEAF;
+		goto unknown;
 	} else if (sa->sa_family == AF_INET) {
 		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-		v = t->root[0];
+		top = t->top[0];
 	} else if (sa->sa_family == AF_INET6) {
 		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 		if (IN6_IS_ADDR_V4MAPPED(a6)) {
 			a = a6->s6_addr + 12;
-			v = t->root[0];
+			top = t->top[0];
 		} else {
 			a = a6->s6_addr;
-			v = t->root[1];
+			top = t->top[1];
 		}
 	} else {
-		v = LEAF;
+		goto unknown;
 	}
-	/* The build never makes a path longer than the family's bits. */
-	unsigned d = 0;
+	/* The first two bytes index the table.  The build never makes a path
+	 * longer than the family's bits. */
+	_Static_assert(TOP_BITS == 16, "the table index is two bytes");
+	const struct top *e = &top[(size_t)a[0] << 8 | a[1]];
+	uint32_t v = e->v;
+	unsigned d = e->d;
 	while (!(v & LEAF)) {
 		v = t->nodes[v][(a[d >> 3] >> (7 - (d & 7))) & 1];
 		d++;
@@ -464,6 +602,11 @@ uint32_t geo_tree_lookup(const geo_tree_t *t, const struct sockaddr *sa, unsigne
 	if (scope != NULL)
 		*scope = d;
 	return v & ~LEAF;
+
+unknown:
+	if (scope != NULL)
+		*scope = 0;
+	return 0;
 }
 
 const uint16_t *geo_tree_region(const geo_tree_t *t, uint32_t region)

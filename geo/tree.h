@@ -40,7 +40,8 @@ typedef struct geo_tree geo_tree_t;
 
 /* What a build made and what it cost, for the log and benchmarks. */
 typedef struct geo_tree_stats {
-	uint64_t nodes;           /* interior nodes (8 bytes each) */
+	uint64_t nodes;           /* interior nodes below the tables, 8 bytes each (with
+	                           * the padding that keeps blocks in cache lines) */
 	uint64_t leaves;          /* networks after merging, both families */
 	uint64_t regions;         /* distinct city orders */
 	uint64_t records;         /* (data record, CIDR rule) pairs ordered */
@@ -54,7 +55,9 @@ typedef struct geo_tree_stats {
  * unlocated; the CIDR rules still apply).  Both are borrowed: the tree
  * keeps nothing of either.  Returns the tree (one reference, the caller's)
  * and logs one line at debug with its statistics, or NULL with a message in
- * `diag` (if non-NULL) when the database's search tree is corrupt.  Control thread;
+ * `diag` (if non-NULL) when the database's search tree is corrupt.  Having
+ * read the whole database, it drops the files' pages from the process's
+ * resident memory (geo_db_release_pages()).  Control thread;
  * allocates (aborts on OOM); for the real GeoLite2 City database it takes
  * a few hundred milliseconds (see tests/bench/README.md).
  */

@@ -403,9 +403,13 @@ static void advance_service(gtm_controller_t *c, svc_view_t *v, uint64_t now, ev
 			t->since = now;
 			t->recovering = s->up;
 			t->back_at = now;
+			/* A site back while its city is unable or ramping back
+			 * comes back with the city: the city's ramp covers it. */
+			const track_t *ct = &m->cities[site_of(v, s)->city];
+			bool city_covers = ct->seen && (ct->recovering || !ct->up);
 			if (!s->up && site_of(v, s)->role != GTM_ROLE_COLD) {
 				ev_add(ev, GTM_EV_SITE_DOWN, s->site, site_of(v, s)->city, v->si, 0);
-			} else if (s->up && cc->holddown_ms + cc->failback_ramp_ms > 0 &&
+			} else if (s->up && !city_covers && cc->holddown_ms + cc->failback_ramp_ms > 0 &&
 			           site_of(v, s)->role != GTM_ROLE_COLD) {
 				ev_add(ev, GTM_EV_SITE_HELD, s->site, site_of(v, s)->city, v->si,
 				       now + cc->holddown_ms);

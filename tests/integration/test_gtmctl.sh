@@ -24,7 +24,7 @@ CCONF=$WORK/ctl.conf
 BJ=198.18.7.0/24
 SH=198.19.0.0/24
 
-# write_conf [TTL]
+# write_conf [TTL [EXTRA-CONTROL-KEYS [EXTRA-PB-KEYS]]]
 write_conf() {
 	cat >"$CCONF" <<EOF
 server = { workers = 2; };
@@ -40,11 +40,11 @@ sites = (
   { name = "bj-cold"; city = "beijing";  capacity = 100; role = "cold"; }
 );
 geo = { databases = [ "geo.mmdb" ]; };
-control = { socket = "$SOCK"; state_file = "admin.state"; history_file = "history.jsonl"; };
+control = { socket = "$SOCK"; state_file = "admin.state"; history_file = "history.jsonl"; ${2:-} };
 controller = { holddown = 2; failback_ramp = 2; failback_steps = 2; };
 services = (
   { name = "pb.example.com"; policy = "primary-backup"; ttl = ${1:-30};
-    primary = "beijing"; backup = "shanghai";
+    primary = "beijing"; backup = "shanghai"; ${3:-}
     endpoints = (
       { site = "bj-a";    addresses = [ "192.0.2.101" ]; },
       { site = "bj-b";    addresses = [ "192.0.2.102" ]; },
@@ -326,6 +326,33 @@ start_gtmd "$CCONF"
 ctl status --json
 expect_json 'j["sites"][0]["admin"], j["sites"][0]["reason"]' "('drained', 'across restarts')"
 expect_answers pb.example.com "192.0.2.102"
+ctl undrain bj-a
+expect_rc 0
+expect_answers pb.example.com "192.0.2.101 192.0.2.102"
+
+t "safety: max_drained_sites and min_capacity"
+write_conf 40 "max_drained_sites = 1; max_drained_capacity = 1;"
+ctl reload
+expect_rc 0
+ctl drain bj-b
+expect_rc 0
+ctl drain bj-a
+expect_rc 1
+expect_out 'refused: 2 sites would be drained or evacuated \(control.max_drained_sites 1\)'
+ctl drain bj-a --dry-run --force
+expect_rc 0
+ctl undrain bj-b
+expect_rc 0
+write_conf 40 "max_drained_sites = 1; max_drained_capacity = 1;" "min_capacity = 0.7;"
+ctl reload
+expect_rc 0
+ctl drain bj-a
+expect_rc 1
+expect_out 'refused: service pb.example.com would keep 67% of its capacity, below its min_capacity 70%'
+ctl drain bj-a --force
+expect_rc 0
+t "min_capacity: beijing at 50% of its capacity is evacuated"
+expect_answers pb.example.com "192.0.2.103"
 ctl undrain bj-a
 expect_rc 0
 expect_answers pb.example.com "192.0.2.101 192.0.2.102"
