@@ -10,11 +10,13 @@
  *   geo db    the GeoIP database (geo_db_open), NULL when geo.databases is
  *             not configured;
  *   geo map   the cities' coordinates, geo.maps rules and geo.default_order
- *             (geo_map_new), NULL only when there are no cities.
+ *             (geo_map_new), NULL only when there are no cities;
+ *   geo tree  db and map translated into one prefix tree of regions
+ *             (geo_tree_new), rebuilt when either changes; NULL iff the map is.
  *
- * Ownership: the gtm_build_t holds one reference on each of the three.
+ * Ownership: the gtm_build_t holds one reference on each of the four.
  * Every snapshot it makes takes its own (dns_snapshot_new on the zones,
- * dns_snapshot_set_geo on db and map), so the build may be freed, or its
+ * dns_snapshot_set_geo on db, map and tree), so the build may be freed, or its
  * database swapped, while snapshots made from it are still served; the
  * last holder frees.  References are counted on the control thread only
  * (snapshots are freed there, after a grace period).

@@ -4,7 +4,8 @@
 # queried with kdig +subnet= (EDNS Client Subnet, RFC 7871).
 #
 #   - every fixture city, IPv4 and IPv6 ECS: that city's address, and the
-#     scope = the prefix length of the MMDB network (at most the source's);
+#     scope = the widest prefix over which the answer is the same (the
+#     merged network of the geo tree), at most the source's;
 #   - no ECS: located by the source address 127.0.0.1, which is in no
 #     network, so the default order (shanghai first);
 #   - ecs = false, and a resolver outside ecs_trusted: ECS ignored (no

@@ -4,8 +4,8 @@
  * A few thousand varied queries, intact and damaged, go through
  * dns_answer() while tests/unit/alloc_count.h counts every malloc-family
  * call in the process; the count must stay at zero.  www.example.com is a
- * steered service (DNS_PLAN_GEO, weighted sites) over the GeoIP fixture
- * database and a per-worker order cache, asked with and without ECS, from
+ * steered service (DNS_PLAN_GEO, weighted sites) over the geo tree built
+ * from the GeoIP fixture database, asked with and without ECS, from
  * trusted and untrusted resolvers.
  */
 #include <arpa/inet.h>
