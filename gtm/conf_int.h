@@ -8,6 +8,7 @@
  *   conf_keys.c     diagnostics and the key-table engine
  *   conf_health.c   checks = ( ... ) and health = { ... }
  *   conf_control.c  control = { ... } and controller = { ... }
+ *   conf_metrics.c  metrics = { ... }
  *
  * A new group is a key table, a section function and one row in conf.c's
  * `sections`.  Not a public interface: only gtm/conf*.c include it.
