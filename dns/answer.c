@@ -55,6 +55,10 @@ typedef struct resp {
 	const struct sockaddr *locate;  /* whom a steered service answers for; NULL: unlocated */
 	bool geo_used;            /* the answer depends on the client's location */
 	geo_state_t *geo;
+	/* The pick node_records() last answered from, and the site drawn
+	 * (-1: every site, answered whole); counted once it is written. */
+	const dns_plan_pick_t *steer;
+	int steer_site;
 } resp_t;
 
 /*
@@ -202,13 +206,13 @@ static const dns_plan_choice_t *service_choice(resp_t *r, const dns_plan_service
 	return &s->fallback;
 }
 
-/* One site of `pk` drawn by weight: r uniform in [0, total), the first site
- * whose cumulative weight passes r.  (The modulo bias of a 64-bit draw over
- * a 32-bit total is below 2^-32.) */
-static const dns_rrwire_t *pick_draw(dns_ctx_t *ctx, const dns_plan_pick_t *pk)
+/* The index of one site of `pk` drawn by weight: r uniform in [0, total),
+ * the first site whose cumulative weight passes r.  (The modulo bias of a
+ * 64-bit draw over a 32-bit total is below 2^-32.) */
+static uint32_t pick_draw(dns_ctx_t *ctx, const dns_plan_pick_t *pk)
 {
 	if (pk->nsites == 1)
-		return &pk->sites[0];
+		return 0;
 	uint32_t x = (uint32_t)(xorshift64(&ctx->rng) % pk->total);
 	uint32_t lo = 0, hi = (uint32_t)pk->nsites - 1;
 	while (lo < hi) {
@@ -218,7 +222,25 @@ static const dns_rrwire_t *pick_draw(dns_ctx_t *ctx, const dns_plan_pick_t *pk)
 		else
 			lo = mid + 1;
 	}
-	return &pk->sites[lo];
+	return lo;
+}
+
+/* Counts the steered answer just written: the site drawn, or every site of
+ * an answer given whole.  Indices out of range (DNS_PLAN_NO_SITE) are not
+ * counted. */
+static void count_sites(resp_t *r)
+{
+	const dns_plan_pick_t *pk = r->steer;
+	uint64_t *c = r->ctx->site_answers;
+	if (r->steer_site >= 0) {
+		uint16_t s = pk->site[r->steer_site];
+		if (s < DNS_MAX_SITES)
+			c[s]++;
+		return;
+	}
+	for (uint16_t i = 0; i < pk->nsites; i++)
+		if (pk->site[i] < DNS_MAX_SITES)
+			c[pk->site[i]]++;
 }
 
 /* A service's A or AAAA records (ANY: its A set, or its AAAA set when the
@@ -237,7 +259,14 @@ static const dns_rrwire_t *service_records(resp_t *r, const dns_plan_service_t *
 		pk = c->a.nsites > 0 ? &c->a : &c->aaaa;
 	if (pk->nsites == 0)
 		return NULL;
-	return all ? &pk->all : pick_draw(r->ctx, pk);
+	r->steer = pk;
+	if (all) {
+		r->steer_site = -1;
+		return &pk->all;
+	}
+	uint32_t i = pick_draw(r->ctx, pk);
+	r->steer_site = (int)i;
+	return &pk->sites[i];
 }
 
 /*
@@ -247,6 +276,7 @@ static const dns_rrwire_t *service_records(resp_t *r, const dns_plan_service_t *
  */
 static const dns_rrwire_t *node_records(resp_t *r, const dns_node_t *n, uint16_t qtype)
 {
+	r->steer = NULL;
 	if ((n->flags & DNS_NODE_SERVICE) &&
 	    (qtype == DNS_TYPE_A || qtype == DNS_TYPE_AAAA || qtype == DNS_TYPE_ANY)) {
 		const dns_plan_t *p = r->snap->plan;
@@ -323,6 +353,8 @@ static int put_answer(resp_t *r, const dns_query_t *q, dns_lookup_t res)
 		const dns_rrwire_t *rw = node_records(r, n, q->qtype);
 		if (rw != NULL && rw->count > 0) {
 			put_required(r, owner, rw, &r->an);
+			if (r->steer != NULL && !r->tc)
+				count_sites(r);
 			return DNS_RCODE_NOERROR;
 		}
 		const dns_rrset_t *cname = q->qtype != DNS_TYPE_CNAME
@@ -586,6 +618,8 @@ size_t dns_answer(const dns_snapshot_t *snap, const uint8_t *pkt, size_t len,
 	r.ctx = ctx;
 	r.geo = &geo;
 	r.geo_used = false;
+	r.steer = NULL;
+	r.steer_site = -1;
 	r.locate = client;
 	if (ecs) {
 		st->ecs++;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "dns/plan.h"
 #include "dns/snapshot.h"
 #include "dns/stats.h"
 
@@ -22,11 +23,28 @@ typedef enum dns_transport {
  * A worker's own state for answering: its counters and its random source
  * for weighted choices.  One per worker thread (or per test); never shared.
  * It holds no memory of its own.
+ *
+ * site_answers[i] counts the steered A/AAAA (and ANY) answers written with
+ * the records of site index i (dns_plan_site_t.site): one for the site
+ * drawn by weight, one for each site of an answer given whole (DNS_PLAN_ALL
+ * or the fallback).  A truncated answer (TC=1) counts nothing.  8 KiB per
+ * worker, so that counting is one plain increment.
  */
 typedef struct dns_ctx {
 	dns_stats_t stats;
 	uint64_t rng;              /* xorshift64 state, never 0 */
+	uint64_t site_answers[DNS_MAX_SITES];
 } dns_ctx_t;
+
+/* Adds ctx's first `n` (at most DNS_MAX_SITES) site counters into out[]
+ * (dns_server_site_answers sums the workers with it). */
+static inline void dns_ctx_site_answers_add(uint64_t *out, size_t n, const dns_ctx_t *ctx)
+{
+	if (n > DNS_MAX_SITES)
+		n = DNS_MAX_SITES;
+	for (size_t i = 0; i < n; i++)
+		out[i] += ctx->site_answers[i];
+}
 
 /* Prepares `ctx`: counters zero, rng seeded from `seed`.  Not on the query
  * path. */

@@ -57,6 +57,7 @@ static void pick_clear(dns_plan_pick_t *pk)
 	for (uint16_t i = 0; i < pk->nsites; i++)
 		dns_rrwire_clear(&pk->sites[i]);
 	free(pk->sites);
+	free(pk->site);
 	free(pk->cum);
 	dns_rrwire_clear(&pk->all);
 	memset(pk, 0, sizeof(*pk));
@@ -124,6 +125,7 @@ static void pick_build(dns_plan_pick_t *pk, uint16_t type, uint32_t ttl,
 		take = UINT16_MAX;
 	pk->cum = gtm_xcalloc(take, sizeof(*pk->cum));
 	pk->sites = gtm_xcalloc(take, sizeof(*pk->sites));
+	pk->site = gtm_xcalloc(take, sizeof(*pk->site));
 	uint64_t total = 0;
 	for (size_t i = 0; i < n && pk->nsites < take; i++) {
 		const dns_plan_site_t *site = &sites[i];
@@ -143,6 +145,7 @@ static void pick_build(dns_plan_pick_t *pk, uint16_t type, uint32_t ttl,
 			(void)dns_rrwire_add(&pk->all, type, ttl, addr, rdlen);
 		}
 		pk->cum[pk->nsites] = (uint32_t)total;
+		pk->site[pk->nsites] = site->site < DNS_MAX_SITES ? site->site : DNS_PLAN_NO_SITE;
 		pk->nsites++;
 	}
 	pk->total = (uint32_t)total;
@@ -167,7 +170,8 @@ void dns_plan_set_addrs(dns_plan_t *p, uint32_t svc, uint32_t ttl,
 {
 	/* Every address as one site, answered whole: the behaviour before
 	 * geo steering ("every endpoint, in config order"). */
-	dns_plan_site_t site = { .weight = 1, .a = a, .na = na, .aaaa = aaaa, .naaaa = naaaa };
+	dns_plan_site_t site = { .weight = 1, .site = DNS_PLAN_NO_SITE,
+	                         .a = a, .na = na, .aaaa = aaaa, .naaaa = naaaa };
 	dns_plan_service_init(p, svc, ttl, DNS_PLAN_ALL, 1);
 	dns_plan_choice_set(p, svc, 0, &site, 1);
 	dns_plan_choice_set(p, svc, DNS_PLAN_FALLBACK, &site, 1);

@@ -18,6 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Sites are numbered by the control thread with opaque indices below
+ * DNS_MAX_SITES (the configuration refuses more sites); the workers count
+ * the answers of each in dns_ctx_t.site_answers.  DNS_PLAN_NO_SITE marks
+ * records that belong to no site (a fixed last-resort address): answered,
+ * not counted.
+ */
+#define DNS_MAX_SITES 1024
+#define DNS_PLAN_NO_SITE UINT16_MAX
+
 /* One RRset's records without their owner name: for each record
  * TYPE(2) CLASS(2) TTL(4) RDLENGTH(2) RDATA, back to back.  The answer path
  * writes the owner (a compression pointer) before each record. */
@@ -37,6 +47,8 @@ typedef struct dns_plan_pick {
 	uint32_t total;        /* sum of the weights (> 0 when nsites > 0) */
 	uint32_t *cum;         /* owned; nsites cumulative weights, ascending */
 	dns_rrwire_t *sites;   /* owned; nsites RRsets, one per site */
+	uint16_t *site;        /* owned; nsites site indices (< DNS_MAX_SITES, or
+	                        * DNS_PLAN_NO_SITE), parallel to sites[] */
 	dns_rrwire_t all;      /* every site's records together (answer = "all") */
 } dns_plan_pick_t;
 
@@ -72,6 +84,9 @@ typedef struct dns_plan {
 /* One site's contribution to a choice, as the controller hands it over. */
 typedef struct dns_plan_site {
 	uint32_t weight;             /* 0 leaves the site out */
+	uint16_t site;               /* its index for the answer counters: below
+	                              * DNS_MAX_SITES, or DNS_PLAN_NO_SITE (not
+	                              * counted; so is any index out of range) */
 	const struct in_addr *a;     /* borrowed; copied */
 	size_t na;
 	const struct in6_addr *aaaa; /* borrowed; copied */
@@ -100,8 +115,9 @@ void dns_plan_choice_set(dns_plan_t *p, uint32_t svc, uint16_t choice,
                          const dns_plan_site_t *sites, size_t n);
 
 /* Sets service `svc`'s answer: these addresses, in this order, with `ttl`:
- * one choice (not DNS_PLAN_GEO) of one site holding every address, answered
- * whole (DNS_PLAN_ALL), and the same as the fallback.  The answer before
+ * one choice (not DNS_PLAN_GEO) of one site (DNS_PLAN_NO_SITE: not counted)
+ * holding every address, answered whole (DNS_PLAN_ALL), and the same as the
+ * fallback.  The answer before
  * geo steering; kept for callers that do not steer.  Copies the addresses.
  * Control thread. */
 void dns_plan_set_addrs(dns_plan_t *p, uint32_t svc, uint32_t ttl,

@@ -646,3 +646,12 @@ void dns_server_stats(const dns_server_t *s, dns_stats_t *sum)
 	for (unsigned i = 0; i < s->nworkers; i++)
 		dns_stats_add(sum, &s->workers[i].ctx.stats);
 }
+
+void dns_server_site_answers(const dns_server_t *s, uint64_t *out, size_t n)
+{
+	if (n > DNS_MAX_SITES)
+		n = DNS_MAX_SITES;
+	memset(out, 0, n * sizeof(*out));
+	for (unsigned i = 0; i < s->nworkers; i++)
+		dns_ctx_site_answers_add(out, n, &s->workers[i].ctx);
+}

@@ -54,6 +54,14 @@ void dns_server_free(dns_server_t *s);
 void dns_server_stats(const dns_server_t *s, dns_stats_t *sum);
 
 /*
+ * The sum over the workers of the answers per site index
+ * (dns_ctx_t.site_answers): out[i] for i < n (n at most DNS_MAX_SITES; the
+ * rest of out[] is left alone).  A slightly stale read, like
+ * dns_server_stats.  Control thread.
+ */
+void dns_server_site_answers(const dns_server_t *s, uint64_t *out, size_t n);
+
+/*
  * The UDP batch step, exposed for the no-allocation test: answers `n`
  * packets whose bytes and lengths are in `in[i]`/`inlen[i]` (sources in
  * `from[i]`) into `out[i]` (each `outmax` bytes), storing each answer's

@@ -265,6 +265,11 @@ static void section_sites(ctx_t *x, const config_setting_t *s)
 	void *items = x->conf->sites;
 	conf_list_walk(x, s, &site_list, &items, &x->conf->nsites);
 	x->conf->sites = items;
+	/* The DNS workers count answers per site in a fixed array. */
+	if (x->conf->nsites > DNS_MAX_SITES)
+		conf_err(x, s, "sites: at most %d sites (got %zu)", DNS_MAX_SITES, x->conf->nsites);
+	for (size_t i = 0; i < x->conf->nsites; i++)
+		x->conf->sites[i].slot = (uint16_t)(i < DNS_MAX_SITES ? i : DNS_PLAN_NO_SITE);
 }
 
 /* ------------------------------------------------------------------------ */

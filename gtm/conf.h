@@ -53,6 +53,10 @@ typedef struct gtm_site {
 	uint32_t capacity;   /* queries/s or any unit, same for all sites; default 0 = unknown */
 	gtm_role_t role;
 	int line;
+	/* Its index for the DNS workers' answer counters (dns_plan_site_t.site):
+	 * the config index after loading; gtmd renumbers it so that a site keeps
+	 * its counter across reloads (gtm/siteans.h). */
+	uint16_t slot;
 } gtm_site_t;
 
 typedef enum gtm_policy {

@@ -34,6 +34,7 @@ struct gtm_control {
 	gtm_decision_t *last;         /* behind the snapshot served now */
 	dns_snapshot_t *snap;
 	bool publishing;
+	struct gtm_siteans *siteans;  /* borrowed; NULL: no measured shares */
 };
 
 static void ctl_reconcile(evutil_socket_t fd, short what, void *arg);
@@ -189,6 +190,8 @@ const gtm_controller_t *gtm_control_controller(const gtm_control_t *c) { return 
 const gtm_decision_t *gtm_control_decision(const gtm_control_t *c) { return c->last; }
 const dns_snapshot_t *gtm_control_snapshot(const gtm_control_t *c) { return c->snap; }
 const gtm_control_hooks_t *gtm_control_hooks(const gtm_control_t *c) { return &c->hooks; }
+void gtm_control_set_siteans(gtm_control_t *c, struct gtm_siteans *t) { c->siteans = t; }
+struct gtm_siteans *gtm_control_siteans(const gtm_control_t *c) { return c->siteans; }
 
 void gtm_control_stats(const gtm_control_t *c, gtm_controller_stats_t *out)
 {

@@ -83,6 +83,11 @@ void gtm_control_free(gtm_control_t *c);
 
 /* For gtm/stats.c and gtm/ctlcmd.c. */
 gtm_admin_t *gtm_control_admin(const gtm_control_t *c);
+/* The answers per site (gtm/siteans.h) for `status`: borrowed, may be NULL
+ * (status then shows no measured share). */
+struct gtm_siteans;
+void gtm_control_set_siteans(gtm_control_t *c, struct gtm_siteans *t);
+struct gtm_siteans *gtm_control_siteans(const gtm_control_t *c);
 void gtm_control_stats(const gtm_control_t *c, gtm_controller_stats_t *out);
 
 /* ---- for gtm/ctlcmd.c ---------------------------------------------------- */

@@ -837,6 +837,7 @@ static void choice_emit(const svc_view_t *v, dns_plan_t *p, uint16_t choice, con
 		double wt = floor(cv->shares[i].share * WEIGHT_SCALE + 0.5);
 		pick[i] = (dns_plan_site_t){
 			.weight = wt < 1 ? 1 : (uint32_t)wt,
+			.site = site_of(v, s)->slot,
 			.a = s->a, .na = s->na,
 			.aaaa = s->aaaa, .naaaa = s->naaaa,
 		};
@@ -855,6 +856,7 @@ static void plan_last_resort(svc_view_t *v, dns_plan_t *p)
 	if (svc->last_resort == GTM_LAST_RESORT_ADDRESS) {
 		pick[n++] = (dns_plan_site_t){
 			.weight = 1,
+			.site = DNS_PLAN_NO_SITE,     /* no site's records */
 			.a = svc->lr_family == AF_INET ? &svc->lr_addr.v4 : NULL,
 			.na = svc->lr_family == AF_INET,
 			.aaaa = svc->lr_family == AF_INET6 ? &svc->lr_addr.v6 : NULL,
@@ -870,6 +872,7 @@ static void plan_last_resort(svc_view_t *v, dns_plan_t *p)
 				continue;
 			pick[n++] = (dns_plan_site_t){
 				.weight = 1,
+				.site = site_of(v, s)->slot,
 				.a = s->all_a, .na = s->nall_a,
 				.aaaa = s->all_aaaa, .naaaa = s->nall_aaaa,
 			};

@@ -20,6 +20,7 @@
 #include "geo/map.h"
 #include "gtm/ctl_proto.h"
 #include "gtm/ctlcmd.h"
+#include "gtm/siteans.h"
 
 static const char *const policy_names[] = { "nearest", "primary-backup", "global", "failover" };
 static const char *const role_names[] = { "active", "backup", "cold" };
@@ -272,6 +273,12 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	gtm_health_list_t hl = { 0 };
 	if (gtm_control_health(c))
 		gtm_health_mon_list(gtm_control_health(c), &hl);
+	/* The measured share: answers in the last minute, all services
+	 * together (gtm/siteans.h). */
+	gtm_siteans_t *ans = gtm_control_siteans(c);
+	uint64_t mono = gtm_siteans_now(), win_all = 0, win_ms = 0;
+	if (ans)
+		gtm_siteans_sample(ans);
 
 	json_t *sites = json_array();
 	for (uint32_t s = 0; s < conf->nsites; s++) {
@@ -314,6 +321,12 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		                      "factor", round3(info.factor), "weight", (int)site->weight,
 		                      "weight_now", round3(site->weight * info.factor));
 		json_object_set_new(e, "share", nch ? json_real(round3(share / nch)) : json_real(0));
+		if (ans) {
+			uint64_t n;
+			win_ms = gtm_siteans_recent(ans, site->name, mono, &n, &win_all);
+			json_object_set_new(e, "answers_1m", json_integer((json_int_t)n));
+			json_object_set_new(e, "share_1m", json_real(win_all ? round3((double)n / (double)win_all) : 0));
+		}
 		json_object_set_new(e, "capacity", json_integer(site->capacity));
 		if (info.ramp) {
 			json_t *r = json_pack("{s:i,s:i,s:I,s:I,s:b}", "step", (int)info.step, "steps", (int)info.steps,
@@ -379,8 +392,13 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		json_array_append_new(svcs, e);
 	}
 	gtm_decision_free(own);
-	return json_pack("{s:b,s:I,s:o,s:o,s:o}", "ok", 1, "time", (json_int_t)now, "sites", sites,
-	                 "cities", cities, "services", svcs);
+	json_t *r = json_pack("{s:b,s:I,s:o,s:o,s:o}", "ok", 1, "time", (json_int_t)now, "sites", sites,
+	                      "cities", cities, "services", svcs);
+	if (ans) {
+		json_object_set_new(r, "answers_1m", json_integer((json_int_t)win_all));
+		json_object_set_new(r, "answers_window_ms", json_integer((json_int_t)win_ms));
+	}
+	return r;
 }
 
 /* ------------------------------------------------------------------------ */

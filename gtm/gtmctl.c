@@ -231,12 +231,12 @@ static void print_changes(const json_t *reply)
 
 static void print_status(const json_t *r)
 {
-	char t[64], w[32], s[32];
+	char t[64], w[32], s[32], m1[32];
 	json_t *sites = json_object_get(r, "sites");
 	size_t i;
 	json_t *e;
-	printf("%-12s %-12s %-8s %-8s %-9s %7s %7s  %s\n", "CITY", "SITE", "ROLE", "HEALTH",
-	       "ADMIN", "WEIGHT", "SHARE", "NOTE");
+	printf("%-12s %-12s %-8s %-8s %-9s %7s %7s %7s  %s\n", "CITY", "SITE", "ROLE", "HEALTH",
+	       "ADMIN", "WEIGHT", "SHARE", "ANS 1M", "NOTE");
 	json_array_foreach(sites, i, e) {
 		char note[256] = "";
 		json_t *ramp = json_object_get(e, "ramp");
@@ -265,10 +265,14 @@ static void print_status(const json_t *r)
 			fmt_pct(wf, w, sizeof(w));
 		else
 			snprintf(w, sizeof(w), "-");
-		printf("%-12s %-12s %-8s %-8s %-9s %7s %7s  %s\n", str(e, "city", "-"),
+		printf("%-12s %-12s %-8s %-8s %-9s %7s %7s %7s  %s\n", str(e, "city", "-"),
 		       str(e, "name", "?"), str(e, "role", "-"), str(e, "health", "-"),
-		       str(e, "admin", "-"), w, fmt_pct(num(e, "share", -1), s, sizeof(s)), note);
+		       str(e, "admin", "-"), w, fmt_pct(num(e, "share", -1), s, sizeof(s)),
+		       fmt_pct(num(e, "share_1m", -1), m1, sizeof(m1)), note);
 	}
+	if (json_object_get(r, "answers_window_ms"))
+		printf("\nANS 1M: each site's share of the %.0f steered answers of the last %.0f s "
+		       "(all services)\n", num(r, "answers_1m", 0), num(r, "answers_window_ms", 0) / 1000.0);
 	json_t *cities = json_object_get(r, "cities");
 	bool head = false;
 	json_array_foreach(cities, i, e) {

@@ -48,6 +48,7 @@
 #include "gtm/daemon.h"
 #include "gtm/health.h"
 #include "gtm/metrics.h"
+#include "gtm/siteans.h"
 #include "gtm/stats.h"
 
 /* How often the control thread looks at the GeoIP database files. */
@@ -78,6 +79,9 @@ typedef struct gtmd {
 	 * socket; admin is its state, for stats.admin. */
 	gtm_control_t *control;
 	gtm_admin_t *admin;
+	/* Answers per site name (gtm/siteans.h): numbers the sites of every
+	 * configuration served, for metrics and gtmctl status. */
+	gtm_siteans_t *siteans;
 } gtmd_t;
 
 static void usage(FILE *f)
@@ -252,6 +256,9 @@ static int reload(gtmd_t *g, gtm_diag_t *out)
 	gtm_build_inherit(build, g->build);
 	gtm_stats_metrics_reload(&g->metrics, g->base, &g->conf->metrics, &conf->metrics, &g->stats);
 	g->stats.reloads++;
+	/* Answer counters follow site names: numbered while the old
+	 * snapshot still serves, before the new plan is compiled. */
+	gtm_siteans_bind(g->siteans, conf);
 	/* The admin state moves by name: while the old configuration lives. */
 	if (g->control)
 		gtm_control_rebind(g->control, conf, build, health);
@@ -431,9 +438,15 @@ static int serve(gtmd_t *g)
 	struct timeval poll_tv = { GTMD_GEO_POLL_MS / 1000, (GTMD_GEO_POLL_MS % 1000) * 1000 };
 	event_add(g->geo_poll, &poll_tv);
 
+	/* Answers per site, numbered before the first plan is compiled. */
+	g->siteans = gtm_siteans_new(g->base, gtm_siteans_read_server, &g->server,
+	                             gtm_siteans_now());
+	gtm_siteans_bind(g->siteans, g->conf);
+
 	/* Metrics, with or without a metrics group (gtmctl stats reads them). */
 	g->stats = (gtm_stats_src_t){ .conf = &g->conf, .build = &g->build, .health = &g->health,
-	                              .server = &g->server, .control = &g->control };
+	                              .server = &g->server, .control = &g->control,
+	                              .answers = &g->siteans };
 	g->metrics = gtm_stats_metrics_new(g->base, &g->conf->metrics, &g->stats);
 	if (g->metrics == NULL) {
 		log_err("startup, cannot start the metrics");
@@ -478,6 +491,7 @@ static int serve(gtmd_t *g)
 	}
 	g->admin = gtm_control_admin(g->control);
 	g->stats.admin = &g->admin;
+	gtm_control_set_siteans(g->control, g->siteans);
 	publish(g);
 	if (dns_server_start(g->server) < 0)
 		goto stop;
@@ -501,6 +515,8 @@ stop:
 	g->admin = NULL;
 	gtm_health_mon_free(g->health);
 	g->health = NULL;
+	gtm_siteans_free(g->siteans);
+	g->siteans = NULL;
 	for (int i = 0; i < 4; i++)
 		event_free(sigs[i]);
 	event_free(g->geo_poll);

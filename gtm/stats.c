@@ -145,8 +145,11 @@ static site_fig_t *site_figs(const gtm_conf_t *conf, const gtm_health_list_t *l,
 	return f;
 }
 
-static void collect_sites(gtm_metrics_sink_t *s, const gtm_conf_t *conf, const site_fig_t *f)
+static void collect_sites(gtm_metrics_sink_t *s, const gtm_conf_t *conf, const site_fig_t *f,
+                          gtm_siteans_t *answers)
 {
+	if (answers != NULL)
+		gtm_siteans_sample(answers);
 	for (size_t i = 0; i < conf->nsites; i++) {
 		const char *name = conf->sites[i].name;
 		double healthy = f[i].services ? (double)f[i].serving / f[i].services : NAN;
@@ -154,9 +157,8 @@ static void collect_sites(gtm_metrics_sink_t *s, const gtm_conf_t *conf, const s
 		double w = f[i].evacuated ? 0 : conf->sites[i].weight * f[i].factor;
 		gtm_metrics_gauge(s, "site.{site}.weight", w, name);
 		gtm_metrics_gauge(s, "site.{site}.admin", f[i].admin, name);
-		/* TODO(site.<site>.answers): needs per-worker, per-site answer
-		 * counters in dns/ (the plan's picks know their site); reported to
-		 * the lead, see stats.h. */
+		if (answers != NULL)
+			gtm_metrics_counter(s, "site.{site}.answers", gtm_siteans_total(answers, name), name);
 	}
 }
 
@@ -170,6 +172,7 @@ void gtm_stats_collect(gtm_metrics_sink_t *s, void *arg)
 	const gtm_health_mon_t *health = src->health ? *src->health : NULL;
 	const dns_server_t *server = src->server ? *src->server : NULL;
 	const gtm_admin_t *admin = src->admin ? *src->admin : NULL;
+	gtm_siteans_t *answers = src->answers ? *src->answers : NULL;
 
 	collect_dns(s, server);
 
@@ -178,7 +181,7 @@ void gtm_stats_collect(gtm_metrics_sink_t *s, void *arg)
 		gtm_health_mon_list(health, &l);
 	if (conf != NULL) {
 		site_fig_t *f = site_figs(conf, health ? &l : NULL, admin);
-		collect_sites(s, conf, f);
+		collect_sites(s, conf, f, answers);
 		free(f);
 		collect_checks(s, conf, &l);
 	}

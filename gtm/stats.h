@@ -16,7 +16,11 @@
  *   site.<site>.weight    gauge: configured weight x the admin factor (a drain
  *                         ramp), 0 while drained or its city is evacuated
  *   site.<site>.admin     gauge: 0 active, 1 draining, 2 drained
- *   site.<site>.answers   NOT YET: dns/ keeps no per-site answer counter
+ *   site.<site>.answers   counter: steered answers (A, AAAA, ANY of a service)
+ *                         written with the site's records since gtmd started;
+ *                         an answer given whole counts for each of its sites.
+ *                         Kept per site name (gtm/siteans.h): a reload that
+ *                         renumbers sites does not move or reset it
  *   check.<site>.<endpoint>.up          gauge 1 up, 0 down; absent before the
  *                                       first verdict
  *   check.<site>.<endpoint>.latency_ms  gauge, the last probe's
@@ -61,6 +65,7 @@
 #include "gtm/ctl.h"
 #include "gtm/health.h"
 #include "gtm/metrics.h"
+#include "gtm/siteans.h"
 
 /*
  * What the figures are read from.  The object pointers point at gtmd's own
@@ -76,6 +81,7 @@ typedef struct gtm_stats_src {
 	dns_server_t *const *server;
 	gtm_admin_t *const *admin;
 	gtm_control_t *const *control;   /* the controller's counters (controller.*) */
+	gtm_siteans_t *const *answers;   /* site.<site>.answers (absent when NULL) */
 	uint64_t reloads;          /* reloads that took (SIGHUP, gtmctl reload) */
 	uint64_t reload_failures;  /* reloads refused (the old configuration kept serving) */
 	uint64_t evacuations;      /* evacuations started (operator or automatic) */

@@ -122,6 +122,22 @@ expect_json '[s["admin"] for s in j["sites"]]' "['active', 'active', 'active', '
 expect_json '[s["state"] for s in j["services"]]' "['normal', 'normal', 'normal']"
 expect_json '[s.get("master") for s in j["services"]]' "[None, None, 'beijing']"
 
+t "status: the measured share of the last minute"
+ctl drain bj-b --reason "answers test"
+expect_rc 0
+for i in $(seq 1 20); do q +short pb.example.com A; done >/dev/null
+ctl status --json
+expect_json '[(s["name"], s["answers_1m"], s["share_1m"]) for s in j["sites"]]' \
+	"[('bj-a', 20, 1.0), ('bj-b', 0, 0.0), ('sh-dr', 0, 0.0), ('bj-cold', 0, 0.0)]"
+expect_json 'j["answers_1m"]' 20
+ctl status
+expect_out '^CITY +SITE +ROLE +HEALTH +ADMIN +WEIGHT +SHARE +ANS 1M +NOTE'
+expect_out '^beijing +bj-a +active +up +active +100 +[0-9.]+% +100\.0% '
+expect_out '^beijing +bj-b +active +up +drained +0 +0\.0% +0\.0% '
+expect_out '^ANS 1M: each site.s share of the 20 steered answers of the last [0-9]+ s'
+ctl undrain bj-b
+expect_rc 0
+
 t "answers before any action"
 expect_answers pb.example.com "192.0.2.101 192.0.2.102"
 expect_answers near.example.com "192.0.2.111 192.0.2.112" "$BJ"

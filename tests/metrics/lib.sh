@@ -311,6 +311,9 @@ cities = ( { name = "beijing"; lat = 39.90; lon = 116.40; } );
 sites = ( { name = "bj-a"; city = "beijing"; weight = 200; },
           { name = "bj-b"; city = "beijing"; weight = 100; } );
 checks = ( { name = "alive"; type = "tcp"; interval = 0.2; timeout = 0.1; rise = 1; fall = 1; } );
+# Answer only once both endpoints have a verdict, so that every steered
+# answer is counted for bj-a, whatever the machine's speed.
+health = { unknown = "wait"; };
 services = (
   { name = "www.example.com"; check = "alive";
     endpoints = (

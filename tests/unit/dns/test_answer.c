@@ -1283,6 +1283,150 @@ static void test_geo_many_cities(void **state)
 	gsnap = saved;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Answers per site (dns_ctx_t.site_answers)                                 */
+
+static dns_snapshot_t *csnap;
+
+/*
+ *   www.example.com    one choice: sites 7 and 9, weights 3:1, drawn
+ *   api.example.com    DNS_PLAN_ALL: sites 7, 9 and one with no index
+ *   empty.example.com  nothing serves: the fallback (sites 3 and 4, whole)
+ *   v6.example.com     ALL, site 11 with 60 A records: TC=1 over UDP
+ */
+static int setup_counters(void **state)
+{
+	gtm_diag_t diag = { 0 };
+	dns_zoneset_t *zs = dns_zoneset_new();
+	int rc = dns_zoneset_add_zone(zs, "example.com", tdata("example.com.zone"), &diag);
+	rc |= dns_zoneset_add_service(zs, "www.example.com", 0, "t.conf", 1, &diag);
+	rc |= dns_zoneset_add_service(zs, "api.example.com", 1, "t.conf", 2, &diag);
+	rc |= dns_zoneset_add_service(zs, "empty.example.com", 2, "t.conf", 3, &diag);
+	rc |= dns_zoneset_add_service(zs, "v6.example.com", 3, "t.conf", 4, &diag);
+	rc |= dns_zoneset_freeze(zs, &diag);
+	gtm_diag_clear(&diag);
+	if (rc != 0)
+		return -1;
+	struct in_addr a[60];
+	struct in6_addr aaaa = ip6("2001:db8::1");
+	for (unsigned i = 0; i < 60; i++)
+		a[i].s_addr = htonl(0x0A030000u + i + 1);
+	dns_plan_t *plan = dns_plan_new(4);
+	dns_plan_site_t ww[2] = {
+		{ .weight = 3, .site = 7, .a = &a[0], .na = 1, .aaaa = &aaaa, .naaaa = 1 },
+		{ .weight = 1, .site = 9, .a = &a[1], .na = 1 },
+	};
+	dns_plan_service_init(plan, 0, 30, 0, 1);
+	dns_plan_choice_set(plan, 0, 0, ww, 2);
+	dns_plan_site_t all[3] = {
+		{ .weight = 1, .site = 7, .a = &a[0], .na = 1 },
+		{ .weight = 1, .site = 9, .a = &a[1], .na = 1 },
+		{ .weight = 1, .site = DNS_PLAN_NO_SITE, .a = &a[2], .na = 1 },
+	};
+	dns_plan_service_init(plan, 1, 30, DNS_PLAN_ALL, 1);
+	dns_plan_choice_set(plan, 1, 0, all, 3);
+	dns_plan_site_t fb[2] = {
+		{ .weight = 1, .site = 3, .a = &a[3], .na = 1 },
+		{ .weight = 1, .site = 4, .a = &a[4], .na = 2 },
+	};
+	dns_plan_service_init(plan, 2, 30, 0, 1);
+	dns_plan_choice_set(plan, 2, DNS_PLAN_FALLBACK, fb, 2);
+	dns_plan_site_t big = { .weight = 1, .site = 11, .a = a, .na = 60 };
+	dns_plan_service_init(plan, 3, 30, DNS_PLAN_ALL, 1);
+	dns_plan_choice_set(plan, 3, 0, &big, 1);
+	dns_opts_t opts;
+	memset(&opts, 0, sizeof(opts));
+	opts.udp_max = 1232;
+	csnap = dns_snapshot_new(zs, plan, &opts);
+	dns_zoneset_unref(zs);
+	return 0;
+}
+
+static int teardown_counters(void **state)
+{
+	dns_snapshot_free(csnap);
+	return 0;
+}
+
+static uint64_t site_sum(const dns_ctx_t *c)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < DNS_MAX_SITES; i++)
+		n += c->site_answers[i];
+	return n;
+}
+
+static size_t cask(dns_ctx_t *c, const char *name, uint16_t qtype, dns_transport_t tr)
+{
+	uint8_t q[512];
+	tq_t t = { .id = 3, .name = name, .qtype = qtype };
+	size_t qlen = tq_build(&t, q);
+	return dns_answer(csnap, q, qlen, out, sizeof(out), tr, NULL, c);
+}
+
+static void test_site_counters(void **state)
+{
+	static dns_ctx_t c;
+	dns_ctx_init(&c, 42);
+	assert_int_equal(site_sum(&c), 0);
+
+	/* A drawn site: one increment per answer, for the site drawn (3:1). */
+	for (int i = 0; i < 4000; i++)
+		cask(&c, "www.example.com", DNS_TYPE_A, DNS_TRANSPORT_UDP);
+	assert_int_equal(c.site_answers[7] + c.site_answers[9], 4000);
+	assert_true(c.site_answers[7] > 2800 && c.site_answers[7] < 3200);
+	assert_int_equal(site_sum(&c), 4000);
+	/* AAAA: only site 7 has one; ANY answers the A set. */
+	cask(&c, "www.example.com", DNS_TYPE_AAAA, DNS_TRANSPORT_UDP);
+	cask(&c, "www.example.com", DNS_TYPE_ANY, DNS_TRANSPORT_UDP);
+	assert_int_equal(site_sum(&c), 4002);
+	/* Not a steered answer: other types, NODATA, NXDOMAIN, static names. */
+	dns_ctx_init(&c, 42);
+	cask(&c, "www.example.com", DNS_TYPE_MX, DNS_TRANSPORT_UDP);
+	cask(&c, "api.example.com", DNS_TYPE_AAAA, DNS_TRANSPORT_UDP);
+	cask(&c, "nothere.example.com", DNS_TYPE_A, DNS_TRANSPORT_UDP);
+	cask(&c, "mail.example.com", DNS_TYPE_A, DNS_TRANSPORT_UDP);
+	assert_int_equal(site_sum(&c), 0);
+
+	/* ALL: every site of the pick once; one with no index is not counted. */
+	cask(&c, "api.example.com", DNS_TYPE_A, DNS_TRANSPORT_UDP);
+	cask(&c, "api.example.com", DNS_TYPE_A, DNS_TRANSPORT_TCP);
+	assert_int_equal(c.site_answers[7], 2);
+	assert_int_equal(c.site_answers[9], 2);
+	assert_int_equal(site_sum(&c), 4);
+
+	/* The fallback: every site, whole. */
+	cask(&c, "empty.example.com", DNS_TYPE_A, DNS_TRANSPORT_UDP);
+	assert_int_equal(c.site_answers[3], 1);
+	assert_int_equal(c.site_answers[4], 1);
+	assert_int_equal(c.stats.fallback, 1);
+	assert_int_equal(site_sum(&c), 6);
+
+	/* A truncated answer carries no records: nothing counted; over TCP
+	 * the whole set is written. */
+	cask(&c, "v6.example.com", DNS_TYPE_A, DNS_TRANSPORT_UDP);
+	assert_int_equal(c.stats.truncated, 1);
+	assert_int_equal(c.site_answers[11], 0);
+	cask(&c, "v6.example.com", DNS_TYPE_A, DNS_TRANSPORT_TCP);
+	assert_int_equal(c.site_answers[11], 1);
+
+	/* The helper dns_server_site_answers sums the workers with. */
+	static dns_ctx_t d;
+	dns_ctx_init(&d, 7);
+	d.site_answers[7] = 10;
+	d.site_answers[DNS_MAX_SITES - 1] = 5;
+	uint64_t sum[DNS_MAX_SITES + 1];
+	memset(sum, 0, sizeof(sum));
+	sum[DNS_MAX_SITES] = 99;
+	dns_ctx_site_answers_add(sum, DNS_MAX_SITES + 1, &c);
+	dns_ctx_site_answers_add(sum, DNS_MAX_SITES + 1, &d);
+	assert_int_equal(sum[7], 12);
+	assert_int_equal(sum[9], 2);
+	assert_int_equal(sum[11], 1);
+	assert_int_equal(sum[DNS_MAX_SITES - 1], 5);
+	assert_int_equal(sum[DNS_MAX_SITES], 99);   /* beyond the bound: untouched */
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, reset, free_resp)
@@ -1321,5 +1465,10 @@ int main(void)
 	};
 	int rc = cmocka_run_group_tests_name("answer", tests, setup_snapshot, teardown_snapshot);
 	rc |= cmocka_run_group_tests_name("geo", geo_tests, setup_geo, teardown_geo);
+	const struct CMUnitTest counter_tests[] = {
+		T(test_site_counters),
+	};
+	rc |= cmocka_run_group_tests_name("site counters", counter_tests, setup_counters,
+	                                  teardown_counters);
 	return rc;
 }

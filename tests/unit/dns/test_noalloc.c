@@ -54,9 +54,11 @@ static int setup_snapshot(void **state)
 		a[1].s_addr = htonl(0x0A000000u + c * 256 + 2);
 		inet_pton(AF_INET6, "2001:db8::10", &aaaa[0]);
 		aaaa[0].s6_addr[15] = (uint8_t)c;
+		/* Site indices 2c and 2c+1 (Shanghai's 2 and 3 never answer). */
 		dns_plan_site_t sites[2] = {
-			{ .weight = c == 1 ? 0 : 3, .a = &a[0], .na = 1, .aaaa = aaaa, .naaaa = 1 },
-			{ .weight = c == 1 ? 0 : 1, .a = &a[1], .na = 1 },
+			{ .weight = c == 1 ? 0 : 3, .site = (uint16_t)(2 * c), .a = &a[0], .na = 1,
+			  .aaaa = aaaa, .naaaa = 1 },
+			{ .weight = c == 1 ? 0 : 1, .site = (uint16_t)(2 * c + 1), .a = &a[1], .na = 1 },
 		};
 		dns_plan_choice_set(plan, 0, (uint16_t)c, sites, 2);
 		if (c == 0)
@@ -261,6 +263,19 @@ static void test_no_allocation(void **state)
 	/* The geo path ran, with ECS, through the tree. */
 	assert_true(stp->ecs > 0);
 	assert_true(stp->geo > 0);
+	/* The answers per site moved (plain increments, counted while the
+	 * allocations were): weighted draws in the serving cities, none in
+	 * Shanghai, none beyond the plan's indices. */
+	uint64_t per_site = 0;
+	for (unsigned i = 0; i < DNS_MAX_SITES; i++)
+		per_site += ctx.site_answers[i];
+	assert_true(ctx.site_answers[0] > ctx.site_answers[1]);
+	assert_true(ctx.site_answers[1] > 0);
+	assert_true(ctx.site_answers[4] + ctx.site_answers[6] > 0);
+	assert_int_equal(ctx.site_answers[2] + ctx.site_answers[3], 0);
+	for (unsigned i = 0; i < 8; i++)
+		per_site -= ctx.site_answers[i];
+	assert_int_equal(per_site, 0);
 }
 
 int main(void)

@@ -110,11 +110,11 @@ static void test_choice_weights_and_families(void **state)
 	struct in6_addr b1 = v6("2001:db8::1");
 	struct in6_addr b3 = v6("2001:db8::3");
 	dns_plan_site_t sites[] = {
-		{ .weight = 3, .a = a1, .na = 2, .aaaa = &b1, .naaaa = 1 },
-		{ .weight = 0, .a = &a4, .na = 1 },             /* weight 0: left out */
-		{ .weight = 5, .a = &a2, .na = 1 },             /* no AAAA */
-		{ .weight = 2, .aaaa = &b3, .naaaa = 1 },       /* no A */
-		{ .weight = 7 },                                 /* no address */
+		{ .weight = 3, .site = 40, .a = a1, .na = 2, .aaaa = &b1, .naaaa = 1 },
+		{ .weight = 0, .site = 41, .a = &a4, .na = 1 },  /* weight 0: left out */
+		{ .weight = 5, .site = DNS_MAX_SITES, .a = &a2, .na = 1 }, /* no AAAA */
+		{ .weight = 2, .site = 43, .aaaa = &b3, .naaaa = 1 },      /* no A */
+		{ .weight = 7, .site = 44 },                     /* no address */
 	};
 	dns_plan_choice_set(p, 0, 1, sites, sizeof(sites) / sizeof(sites[0]));
 	const dns_plan_choice_t *c = &p->services[0].choices[1];
@@ -135,6 +135,10 @@ static void test_choice_weights_and_families(void **state)
 	rec_is_v4(&c->a.all, 0, 30, "192.0.2.1");
 	rec_is_v4(&c->a.all, 1, 30, "192.0.2.2");
 	rec_is_v4(&c->a.all, 2, 30, "192.0.2.3");
+	/* Each site's counter index, parallel to sites[]; one out of range
+	 * is not counted. */
+	assert_int_equal(c->a.site[0], 40);
+	assert_int_equal(c->a.site[1], DNS_PLAN_NO_SITE);
 
 	/* AAAA: sites 0 and 3, cumulative 3, 5. */
 	assert_int_equal(c->aaaa.nsites, 2);
@@ -143,6 +147,8 @@ static void test_choice_weights_and_families(void **state)
 	assert_int_equal(c->aaaa.cum[1], 5);
 	rec_is_v6(&c->aaaa.sites[0], 0, 30, "2001:db8::1");
 	rec_is_v6(&c->aaaa.sites[1], 0, 30, "2001:db8::3");
+	assert_int_equal(c->aaaa.site[0], 40);
+	assert_int_equal(c->aaaa.site[1], 43);
 	assert_int_equal(c->aaaa.all.count, 2);
 	rec_is_v6(&c->aaaa.all, 1, 30, "2001:db8::3");
 
@@ -203,6 +209,9 @@ static void test_set_addrs(void **state)
 	rec_is_v6(&s->choices[0].aaaa.all, 0, 30, "2001:db8::10");
 	assert_true(s->fallback.serving);
 	assert_int_equal(s->fallback.a.all.count, 2);
+	/* The one site has no counter index. */
+	assert_int_equal(s->choices[0].a.site[0], DNS_PLAN_NO_SITE);
+	assert_int_equal(s->fallback.a.site[0], DNS_PLAN_NO_SITE);
 
 	/* No address: not serving, NODATA in the answer. */
 	dns_plan_set_addrs(p, 1, 60, NULL, 0, NULL, 0);

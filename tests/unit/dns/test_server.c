@@ -51,8 +51,8 @@ static int setup(void **state)
 	dns_plan_service_init(plan, 1, 30, DNS_PLAN_GEO, 3);
 	for (unsigned c = 0; c < 3; c++) {
 		dns_plan_site_t sites[2] = {
-			{ .weight = 2, .a = &a[0], .na = 1, .aaaa = aaaa, .naaaa = 1 },
-			{ .weight = 1, .a = &a[1], .na = 1 },
+			{ .weight = 2, .site = 5, .a = &a[0], .na = 1, .aaaa = aaaa, .naaaa = 1 },
+			{ .weight = 1, .site = 6, .a = &a[1], .na = 1 },
 		};
 		dns_plan_choice_set(plan, 1, (uint16_t)c, sites, 2);
 		pts[c].lat = fixture_cities[fx[c]].lat;
@@ -143,6 +143,10 @@ static void test_batch_answers_without_allocating(void **state)
 	assert_int_equal(ctx.stats.queries, 201 * BATCH);
 	assert_true(ctx.stats.truncated > 0 && ctx.stats.nxdomain > 0 && ctx.stats.refused > 0);
 	assert_true(ctx.stats.ecs > 0 && ctx.stats.geo > 0);
+	/* geo.example.com's answers were counted per site, www's (one site
+	 * with no index, dns_plan_set_addrs) were not. */
+	assert_true(ctx.site_answers[5] > 0 && ctx.site_answers[6] > 0);
+	assert_int_equal(ctx.site_answers[0], 0);
 	if (gtm_alloc_count_available())
 		assert_int_equal(allocs, 0);
 	else
