@@ -568,6 +568,7 @@ static void fill_status(const chk_target_t *t, chk_status_t *st)
 		.change_reason = t->sm.change_reason,
 		.changed_at_ms = t->changed_at_wall,
 		.latency_ms = t->sm.latency_ms,
+		.detect_ms = t->sm.detect_ms,
 		.consecutive_failures = t->sm.consecutive_failures,
 		.total_probes = t->sm.total_probes,
 		.total_failures = t->sm.total_failures,

@@ -141,6 +141,8 @@ typedef struct chk_status {
 	chk_reason_t change_reason;   /* of the probe that made the last change */
 	int64_t changed_at_ms;        /* wall clock (ms since the epoch) of the last change; 0 never */
 	uint32_t latency_ms;          /* of the last completed probe (timeouts: the timeout) */
+	uint32_t detect_ms;           /* of the last change: from the start of the first probe
+	                               * that saw the new state to the verdict (measured) */
 	uint32_t consecutive_failures;
 	uint64_t total_probes;
 	uint64_t total_failures;

@@ -30,6 +30,7 @@ static void change(chk_sm_t *sm, chk_state_t to, chk_reason_t reason, uint64_t n
 	sm->state = to;
 	sm->change_reason = reason;
 	sm->changed_at = now;
+	sm->detect_ms = now > sm->run_started ? (uint32_t)(now - sm->run_started) : 0;
 }
 
 bool chk_sm_step(chk_sm_t *sm, const chk_sm_cfg_t *cfg, uint64_t started, uint64_t now,
@@ -39,6 +40,11 @@ bool chk_sm_step(chk_sm_t *sm, const chk_sm_cfg_t *cfg, uint64_t started, uint64
 	sm->reason = reason;
 	sm->latency_ms = now > started ? (uint32_t)(now - started) : 0;
 	sm->total_probes++;
+	/* A result unlike the previous one starts a new run: the time a change
+	 * took to detect is measured from the start of its run's first probe. */
+	bool was_ok = sm->total_probes > 1 && sm->consecutive_failures == 0;
+	if (sm->total_probes == 1 || was_ok != (reason == CHK_OK))
+		sm->run_started = started;
 	if (reason == CHK_OK) {
 		sm->consecutive_failures = 0;
 		if (sm->health < top(cfg)) {

@@ -38,6 +38,12 @@ typedef struct chk_sm {
 	chk_reason_t reason;        /* last result */
 	chk_reason_t change_reason;
 	uint64_t changed_at;        /* caller's clock, of the last change; 0 never */
+	uint64_t run_started;       /* caller's clock: start of the first probe of the
+	                             * current run of equal results (all failures or
+	                             * all successes) */
+	uint32_t detect_ms;         /* of the last change: run_started -> verdict, i.e.
+	                             * from the start of the first probe that saw the
+	                             * new state to the probe that decided it */
 	uint32_t latency_ms;
 	uint32_t consecutive_failures;
 	uint64_t total_probes;

@@ -330,11 +330,9 @@ static timing_t event_timing(const gtm_control_t *c, const gtm_health_list_t *hl
 		const gtm_endpoint_t *ep = &c->conf->services[svc].endpoints[e->endpoint];
 		if (ep->check == GTM_NO_CHECK)
 			continue;
-		const chk_params_t *p = &c->conf->checks[ep->check].params;
-		uint32_t n = up ? p->rise : p->fall;
 		t.known = true;
 		t.verdict_ms = e->since_ms;
-		t.detect_ms = n * e->latency_ms + (n ? n - 1 : 0) * p->recheck_ms;
+		t.detect_ms = e->detect_ms;
 	}
 	return t;
 }

@@ -782,6 +782,7 @@ void gtm_health_mon_list(const gtm_health_mon_t *m, gtm_health_list_t *out)
 			o->reason = st.reason;
 			o->change_reason = st.change_reason;
 			o->latency_ms = st.latency_ms;
+			o->detect_ms = st.changed_at_ms ? st.detect_ms : 0;
 			o->probes = st.total_probes;
 			o->failures = st.total_failures;
 		}

@@ -127,6 +127,8 @@ typedef struct gtm_endpoint_health {
 	chk_reason_t reason;     /* of the last completed probe */
 	chk_reason_t change_reason; /* of the probe that made the last change */
 	uint32_t latency_ms;     /* of the last completed probe */
+	uint32_t detect_ms;      /* of the last change seen here: first probe of the
+	                          * deciding run -> verdict (measured); 0: unknown */
 	uint64_t probes, failures;
 } gtm_endpoint_health_t;
 

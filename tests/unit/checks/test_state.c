@@ -109,6 +109,34 @@ static void test_next_delay(void **state)
 	assert_true(chk_sm_settled(&sm, &cfg));
 }
 
+/* detect_ms: from the start of the first probe that saw the new state to
+ * the verdict; a result of the other kind in between starts the run again. */
+static void test_detect_time(void **state)
+{
+	(void)state;
+	chk_sm_cfg_t cfg = cfg_of(2, 3);
+	chk_sm_t sm;
+	uint32_t next;
+	chk_sm_init(&sm, &cfg, CHK_STATE_UP);
+	chk_sm_step(&sm, &cfg, 0, 5, CHK_OK, 0.0, &next);
+	/* a lone failure, then a success: no change, the run restarts */
+	chk_sm_step(&sm, &cfg, 1000, 1500, CHK_FAIL_TIMEOUT, 0.0, &next);
+	chk_sm_step(&sm, &cfg, 1600, 1605, CHK_OK, 0.0, &next);
+	assert_int_equal(sm.state, CHK_STATE_UP);
+	/* three timeouts from 2600: down at the end of the third, 2600 + 500 +
+	 * (100 + 500) * 2 = 4300, so detected in 1700 ms */
+	assert_false(chk_sm_step(&sm, &cfg, 2600, 3100, CHK_FAIL_TIMEOUT, 0.0, &next));
+	assert_false(chk_sm_step(&sm, &cfg, 3200, 3700, CHK_FAIL_TIMEOUT, 0.0, &next));
+	assert_true(chk_sm_step(&sm, &cfg, 3800, 4300, CHK_FAIL_TIMEOUT, 0.0, &next));
+	assert_int_equal(sm.state, CHK_STATE_DOWN);
+	assert_int_equal(sm.detect_ms, 1700);
+	/* back up after two successes from 5000: 5000 -> 5103 */
+	assert_false(chk_sm_step(&sm, &cfg, 5000, 5002, CHK_OK, 0.0, &next));
+	assert_true(chk_sm_step(&sm, &cfg, 5102, 5103, CHK_OK, 0.0, &next));
+	assert_int_equal(sm.state, CHK_STATE_UP);
+	assert_int_equal(sm.detect_ms, 103);
+}
+
 static void test_jitter(void **state)
 {
 	chk_sm_cfg_t cfg = cfg_of(2, 3);
@@ -251,6 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_next_delay),
+		cmocka_unit_test(test_detect_time),
 		cmocka_unit_test(test_jitter),
 		cmocka_unit_test(test_recheck_timing),
 		cmocka_unit_test(test_flapping),
