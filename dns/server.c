@@ -3,20 +3,22 @@
  *
  * Shape (NSD server.c, gdnsd dnsio_udp.c): every worker owns one UDP socket
  * per listen address, bound with SO_REUSEPORT so that the kernel spreads the
- * packets, and drains it with recvmmsg into preallocated buffers, answers the
- * whole batch under one snapshot read lock, and replies with one sendmmsg.
- * Nothing on that path allocates, locks or logs.
+ * packets, and a thread per socket that blocks in recvmmsg (MSG_WAITFORONE)
+ * into preallocated buffers, answers the whole batch under one snapshot read
+ * lock, and replies with one sendmmsg.  No epoll_wait between batches, as in
+ * gdnsd.  Nothing on that path allocates, locks or logs.
  *
- * TCP (RFC 7766) runs on the same workers with bufferevents: a connection
- * may carry many queries, pipelined; each is answered as soon as it is read,
- * so answers leave in order (the RFC allows any order).  Idle connections
- * are closed after tcp_idle_timeout; connections beyond each worker's share
- * of tcp_max_clients are accepted and closed at once, which tells the client
- * more than a backlog that never drains.  TCP allocates per connection, not
- * per query.
+ * TCP (RFC 7766) runs on each worker's libevent thread with bufferevents:
+ * a connection may carry many queries, pipelined; each is answered as soon
+ * as it is read, so answers leave in order (the RFC allows any order).  Idle
+ * connections are closed after tcp_idle_timeout; connections beyond each
+ * worker's share of tcp_max_clients are accepted and closed at once, which
+ * tells the client more than a backlog that never drains.  TCP allocates per
+ * connection, not per query.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -25,6 +27,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,17 +45,36 @@
 
 #define UDP_BATCH 64
 #define UDP_BUF 4096          /* largest query read, and largest UDP answer (udp_max <= 4096) */
-#define UDP_ROUNDS 16         /* batches per wake-up before yielding to other sockets */
+#define UDP_STOP_POLL_MS 200  /* SO_RCVTIMEO: a UDP thread sees the stop flag this often at worst */
 #define TCP_OUT_HIGH (256 * 1024) /* stop reading a TCP client whose answers pile up */
 
 struct worker;
 
+/* One UDP socket and the thread that answers it, with its own batch
+ * buffers and counters. */
 typedef struct udp_sock {
 	int fd;
 	int family;
 	int pktinfo;          /* bound to a wildcard address: answer from the address asked */
-	struct event *ev;
 	struct worker *w;
+	pthread_t thread;
+	int started;
+
+	/* Batch state, preallocated. */
+	struct mmsghdr in_msgs[UDP_BATCH];
+	struct mmsghdr out_msgs[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH];
+	struct iovec out_iov[UDP_BATCH];
+	struct sockaddr_storage from[UDP_BATCH];
+	uint8_t in_ctl[UDP_BATCH][64];
+	uint8_t out_ctl[UDP_BATCH][64];
+	uint8_t *in_buf[UDP_BATCH];
+	uint8_t *out_buf[UDP_BATCH];
+	size_t in_len[UDP_BATCH];
+	size_t out_len[UDP_BATCH];
+
+	/* Counters and rng: this thread's alone. */
+	dns_ctx_t ctx;
 } udp_sock_t;
 
 typedef struct worker {
@@ -69,24 +91,11 @@ typedef struct worker {
 	unsigned tcp_max;
 	struct tcp_conn *conns;         /* open connections, freed at shutdown */
 
-	/* UDP batch state, preallocated. */
-	struct mmsghdr in_msgs[UDP_BATCH];
-	struct mmsghdr out_msgs[UDP_BATCH];
-	struct iovec in_iov[UDP_BATCH];
-	struct iovec out_iov[UDP_BATCH];
-	struct sockaddr_storage from[UDP_BATCH];
-	uint8_t in_ctl[UDP_BATCH][64];
-	uint8_t out_ctl[UDP_BATCH][64];
-	uint8_t *in_buf[UDP_BATCH];
-	uint8_t *out_buf[UDP_BATCH];
-	size_t in_len[UDP_BATCH];
-	size_t out_len[UDP_BATCH];
-
 	/* TCP scratch: one query and one answer at a time. */
 	uint8_t *tcp_in;
 	uint8_t *tcp_out;
 
-	/* Counters and rng: this worker's alone. */
+	/* TCP counters and rng: this thread's alone (each UDP socket has its own). */
 	dns_ctx_t ctx;
 } worker_t;
 
@@ -96,6 +105,7 @@ struct dns_server {
 	worker_t *workers;
 	unsigned nworkers;
 	int running;
+	atomic_int stopping;    /* set by dns_server_stop; UDP threads check it per batch */
 };
 
 typedef struct tcp_conn {
@@ -260,78 +270,88 @@ static socklen_t reply_pktinfo(const struct msghdr *in, uint8_t *ctl, size_t ctl
 	return 0;
 }
 
-static void udp_read(evutil_socket_t fd, short what, void *arg)
+/* Answers one batch read by recvmmsg and sends the answers. */
+static void udp_answer(udp_sock_t *us, int n)
+{
+	for (int i = 0; i < n; i++) {
+		/* A query larger than our buffer is not a query we answer. */
+		us->in_len[i] = (us->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 : us->in_msgs[i].msg_len;
+	}
+	dns_server_answer_batch((unsigned)n, us->in_buf, us->in_len, us->from,
+	                        us->out_buf, UDP_BUF, us->out_len, &us->ctx);
+
+	unsigned m = 0;
+	for (int i = 0; i < n; i++) {
+		if (us->out_len[i] == 0)
+			continue;
+		struct msghdr *h = &us->out_msgs[m].msg_hdr;
+		us->out_iov[m].iov_base = us->out_buf[i];
+		us->out_iov[m].iov_len = us->out_len[i];
+		h->msg_name = &us->from[i];
+		h->msg_namelen = us->in_msgs[i].msg_hdr.msg_namelen;
+		h->msg_iov = &us->out_iov[m];
+		h->msg_iovlen = 1;
+		h->msg_flags = 0;
+		h->msg_control = NULL;
+		h->msg_controllen = 0;
+		if (us->pktinfo) {
+			socklen_t cl = reply_pktinfo(&us->in_msgs[i].msg_hdr, us->out_ctl[m], sizeof(us->out_ctl[m]));
+			if (cl > 0) {
+				h->msg_control = us->out_ctl[m];
+				h->msg_controllen = cl;
+			}
+		}
+		m++;
+	}
+	unsigned sent = 0;
+	while (sent < m) {
+		int r = sendmmsg(us->fd, us->out_msgs + sent, m - sent, MSG_DONTWAIT);
+		if (r > 0) {
+			sent += (unsigned)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* A full send buffer or an unreachable client: skip that
+		 * one answer (the client retries) rather than spin. */
+		sent++;
+		us->ctx.stats.dropped++;
+	}
+}
+
+/*
+ * One thread per UDP socket blocks in recvmmsg (gdnsd dnsio_udp.c):
+ * MSG_WAITFORONE waits for the first packet and takes whatever else is
+ * queued, up to UDP_BATCH, so a busy socket is drained without an
+ * epoll_wait per batch.  dns_server_stop sets `stopping` and wakes the
+ * thread with shutdown(SHUT_RD); SO_RCVTIMEO bounds the wait should that
+ * not wake it.
+ */
+static void *udp_main(void *arg)
 {
 	udp_sock_t *us = arg;
-	worker_t *w = us->w;
-	(void)what;
-
-	for (int round = 0; round < UDP_ROUNDS; round++) {
+	const dns_server_t *srv = us->w->srv;
+	dns_snapshot_thread_register();
+	while (!atomic_load_explicit(&srv->stopping, memory_order_acquire)) {
 		for (unsigned i = 0; i < UDP_BATCH; i++) {
-			struct msghdr *h = &w->in_msgs[i].msg_hdr;
-			w->in_iov[i].iov_base = w->in_buf[i];
-			w->in_iov[i].iov_len = UDP_BUF;
-			h->msg_name = &w->from[i];
-			h->msg_namelen = sizeof(w->from[i]);
-			h->msg_iov = &w->in_iov[i];
+			struct msghdr *h = &us->in_msgs[i].msg_hdr;
+			h->msg_name = &us->from[i];
+			h->msg_namelen = sizeof(us->from[i]);
+			h->msg_iov = &us->in_iov[i];
 			h->msg_iovlen = 1;
-			h->msg_control = us->pktinfo ? w->in_ctl[i] : NULL;
-			h->msg_controllen = us->pktinfo ? sizeof(w->in_ctl[i]) : 0;
+			h->msg_control = us->pktinfo ? us->in_ctl[i] : NULL;
+			h->msg_controllen = us->pktinfo ? sizeof(us->in_ctl[i]) : 0;
 			h->msg_flags = 0;
 		}
-		int n = recvmmsg(fd, w->in_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+		int n = recvmmsg(us->fd, us->in_msgs, UDP_BATCH, MSG_WAITFORONE, NULL);
+		if (atomic_load_explicit(&srv->stopping, memory_order_acquire))
+			break;
 		if (n <= 0)
-			return; /* EAGAIN: drained; other errors (ICMP) are not ours to report per packet */
-
-		for (int i = 0; i < n; i++) {
-			/* A query larger than our buffer is not a query we answer. */
-			w->in_len[i] = (w->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 : w->in_msgs[i].msg_len;
-		}
-		dns_server_answer_batch((unsigned)n, w->in_buf, w->in_len, w->from,
-		                        w->out_buf, UDP_BUF, w->out_len, &w->ctx);
-
-		unsigned m = 0;
-		for (int i = 0; i < n; i++) {
-			if (w->out_len[i] == 0)
-				continue;
-			struct msghdr *h = &w->out_msgs[m].msg_hdr;
-			w->out_iov[m].iov_base = w->out_buf[i];
-			w->out_iov[m].iov_len = w->out_len[i];
-			h->msg_name = &w->from[i];
-			h->msg_namelen = w->in_msgs[i].msg_hdr.msg_namelen;
-			h->msg_iov = &w->out_iov[m];
-			h->msg_iovlen = 1;
-			h->msg_flags = 0;
-			h->msg_control = NULL;
-			h->msg_controllen = 0;
-			if (us->pktinfo) {
-				socklen_t cl = reply_pktinfo(&w->in_msgs[i].msg_hdr, w->out_ctl[m], sizeof(w->out_ctl[m]));
-				if (cl > 0) {
-					h->msg_control = w->out_ctl[m];
-					h->msg_controllen = cl;
-				}
-			}
-			m++;
-		}
-		unsigned sent = 0;
-		while (sent < m) {
-			int r = sendmmsg(fd, w->out_msgs + sent, m - sent, MSG_DONTWAIT);
-			if (r > 0) {
-				sent += (unsigned)r;
-				continue;
-			}
-			if (r < 0 && errno == EINTR)
-				continue;
-			/* A full send buffer or an unreachable client: skip that
-			 * one answer (the client retries) rather than spin. */
-			sent++;
-			w->ctx.stats.dropped++;
-		}
-		if (n < UDP_BATCH)
-			return;
+			continue; /* EAGAIN (timeout), EINTR; other errors (ICMP) are not ours to report per packet */
+		udp_answer(us, n);
 	}
-	/* Still busy after UDP_ROUNDS batches: EV_PERSIST brings us back after
-	 * the other sockets of this worker had their turn. */
+	dns_snapshot_thread_unregister();
+	return NULL;
 }
 
 /* ---- TCP ---- */
@@ -472,20 +492,19 @@ static void worker_free(worker_t *w)
 	while (w->conns)
 		tcp_close(w->conns);
 	for (size_t i = 0; i < w->nudp; i++) {
-		if (w->udp[i].ev)
-			event_free(w->udp[i].ev);
-		if (w->udp[i].fd >= 0)
-			close(w->udp[i].fd);
+		udp_sock_t *us = &w->udp[i];
+		if (us->fd >= 0)
+			close(us->fd);
+		for (unsigned j = 0; j < UDP_BATCH; j++) {
+			free(us->in_buf[j]);
+			free(us->out_buf[j]);
+		}
 	}
 	free(w->udp);
 	for (size_t i = 0; i < w->ntcp; i++)
 		if (w->tcp[i])
 			evconnlistener_free(w->tcp[i]);
 	free(w->tcp);
-	for (unsigned i = 0; i < UDP_BATCH; i++) {
-		free(w->in_buf[i]);
-		free(w->out_buf[i]);
-	}
 	free(w->tcp_in);
 	free(w->tcp_out);
 	if (w->base)
@@ -520,10 +539,6 @@ static int worker_init(dns_server_t *s, worker_t *w, unsigned id, gtm_diag_t *di
 		gtm_diag_add(diag, NULL, 0, "worker %u: cannot create an event base", id);
 		return GTM_EIO;
 	}
-	for (unsigned i = 0; i < UDP_BATCH; i++) {
-		w->in_buf[i] = gtm_xmalloc(UDP_BUF);
-		w->out_buf[i] = gtm_xmalloc(UDP_BUF);
-	}
 	w->tcp_in = gtm_xmalloc(65535);
 	w->tcp_out = gtm_xmalloc(DNS_TCP_MAX + 2);
 	dns_ctx_init(&w->ctx, worker_seed(id));
@@ -542,8 +557,24 @@ static int worker_init(dns_server_t *s, worker_t *w, unsigned id, gtm_diag_t *di
 		us->family = a->ss.ss_family;
 		us->pktinfo = addr_is_wildcard(a);
 		us->w = w;
-		us->ev = event_new(w->base, us->fd, EV_READ | EV_PERSIST, udp_read, us);
-		event_add(us->ev, NULL);
+		for (unsigned j = 0; j < UDP_BATCH; j++) {
+			us->in_buf[j] = gtm_xmalloc(UDP_BUF);
+			us->out_buf[j] = gtm_xmalloc(UDP_BUF);
+			us->in_iov[j].iov_base = us->in_buf[j];
+			us->in_iov[j].iov_len = UDP_BUF;
+		}
+		/* UDP threads give each socket's answers their own rng stream. */
+		dns_ctx_init(&us->ctx, worker_seed(id * 1000u + (unsigned)i + 1));
+		/* The UDP thread blocks in recvmmsg; the timeout is its
+		 * fallback for noticing dns_server_stop. */
+		int fl = fcntl(us->fd, F_GETFL);
+		struct timeval rto = { .tv_sec = 0, .tv_usec = UDP_STOP_POLL_MS * 1000 };
+		if (fl < 0 || fcntl(us->fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+		    setsockopt(us->fd, SOL_SOCKET, SO_RCVTIMEO, &rto, sizeof(rto)) < 0) {
+			gtm_diag_add(diag, NULL, 0, "worker %u: cannot make the UDP socket blocking (%s)",
+			             id, strerror(errno));
+			return GTM_EIO;
+		}
 
 		int tfd = open_socket(a, SOCK_STREAM, 0, diag);
 		if (tfd < 0)
@@ -595,19 +626,28 @@ int dns_server_start(dns_server_t *s)
 {
 	/* Workers inherit a mask that blocks every signal, so that SIGHUP and
 	 * SIGTERM reach the control thread's event loop and nothing else. */
+	atomic_store_explicit(&s->stopping, 0, memory_order_relaxed);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		worker_t *w = &s->workers[i];
 		int r = pthread_create(&w->thread, NULL, worker_main, w);
-		if (r != 0) {
-			log_err("server, cannot start worker %u (%s)", i, strerror(r));
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			dns_server_stop(s);
-			return GTM_EIO;
-		}
+		if (r != 0)
+			goto fail;
 		w->started = 1;
+		for (size_t j = 0; j < w->nudp; j++) {
+			r = pthread_create(&w->udp[j].thread, NULL, udp_main, &w->udp[j]);
+			if (r != 0)
+				goto fail;
+			w->udp[j].started = 1;
+		}
+		continue;
+fail:
+		log_err("server, cannot start worker %u (%s)", i, strerror(r));
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		dns_server_stop(s);
+		return GTM_EIO;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	s->running = 1;
@@ -616,13 +656,29 @@ int dns_server_start(dns_server_t *s)
 
 void dns_server_stop(dns_server_t *s)
 {
-	for (unsigned i = 0; i < s->nworkers; i++)
-		if (s->workers[i].started)
-			event_base_loopexit(s->workers[i].base, NULL);
+	atomic_store_explicit(&s->stopping, 1, memory_order_release);
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		if (s->workers[i].started) {
-			pthread_join(s->workers[i].thread, NULL);
-			s->workers[i].started = 0;
+		worker_t *w = &s->workers[i];
+		if (w->started)
+			event_base_loopexit(w->base, NULL);
+		/* On Linux, shutdown(SHUT_RD) wakes a thread blocked in
+		 * recvmmsg on an unconnected UDP socket (the call fails with
+		 * ENOTCONN but still marks the socket and wakes its readers). */
+		for (size_t j = 0; j < w->nudp; j++)
+			if (w->udp[j].started)
+				(void)shutdown(w->udp[j].fd, SHUT_RD);
+	}
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		worker_t *w = &s->workers[i];
+		if (w->started) {
+			pthread_join(w->thread, NULL);
+			w->started = 0;
+		}
+		for (size_t j = 0; j < w->nudp; j++) {
+			if (w->udp[j].started) {
+				pthread_join(w->udp[j].thread, NULL);
+				w->udp[j].started = 0;
+			}
 		}
 	}
 	s->running = 0;
@@ -643,8 +699,12 @@ void dns_server_free(dns_server_t *s)
 void dns_server_stats(const dns_server_t *s, dns_stats_t *sum)
 {
 	memset(sum, 0, sizeof(*sum));
-	for (unsigned i = 0; i < s->nworkers; i++)
-		dns_stats_add(sum, &s->workers[i].ctx.stats);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		const worker_t *w = &s->workers[i];
+		dns_stats_add(sum, &w->ctx.stats);
+		for (size_t j = 0; j < w->nudp; j++)
+			dns_stats_add(sum, &w->udp[j].ctx.stats);
+	}
 }
 
 void dns_server_site_answers(const dns_server_t *s, uint64_t *out, size_t n)
@@ -652,6 +712,10 @@ void dns_server_site_answers(const dns_server_t *s, uint64_t *out, size_t n)
 	if (n > DNS_MAX_SITES)
 		n = DNS_MAX_SITES;
 	memset(out, 0, n * sizeof(*out));
-	for (unsigned i = 0; i < s->nworkers; i++)
-		dns_ctx_site_answers_add(out, n, &s->workers[i].ctx);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		const worker_t *w = &s->workers[i];
+		dns_ctx_site_answers_add(out, n, &w->ctx);
+		for (size_t j = 0; j < w->nudp; j++)
+			dns_ctx_site_answers_add(out, n, &w->udp[j].ctx);
+	}
 }

@@ -1,11 +1,11 @@
 /*
  * The DNS listeners and worker threads.
  *
- * Each worker thread has its own libevent base, its own SO_REUSEPORT UDP
- * socket per listen address (the kernel spreads packets over them) and its
- * own SO_REUSEPORT TCP listener per address.  UDP is read and answered in
- * batches with recvmmsg/sendmmsg from preallocated buffers: no allocation and
- * no lock per query.  Workers read the current snapshot (dns/snapshot.h) and
+ * Each worker has its own SO_REUSEPORT UDP socket per listen address (the
+ * kernel spreads packets over them), each answered by its own thread, and
+ * a thread with its own libevent base for its SO_REUSEPORT TCP listener per
+ * address.  A UDP thread blocks in recvmmsg and answers in batches with
+ * sendmmsg from preallocated buffers: no allocation and no lock per query.  Workers read the current snapshot (dns/snapshot.h) and
  * nothing else that changes.
  */
 #pragma once
