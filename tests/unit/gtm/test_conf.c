@@ -34,31 +34,6 @@ static gtm_conf_t *load_text(const char *text, gtm_diag_t *diag, char **pathp)
 	return c;
 }
 
-/* Checks that `text` is refused with exactly the messages given (each
- * without the "path:" prefix, e.g. "3: unknown key ..."), NULL-terminated. */
-static void expect_errors(const char *text, ...)
-{
-	gtm_diag_t d = { 0 };
-	char *path;
-	gtm_conf_t *c = load_text(text, &d, &path);
-	assert_null(c);
-	va_list ap;
-	va_start(ap, text);
-	size_t i = 0;
-	for (const char *want; (want = va_arg(ap, const char *)) != NULL; i++) {
-		char *full = gtm_xasprintf("%s:%s", path, want);
-		if (i >= d.count)
-			fail_msg("missing message %zu: %s", i, full);
-		if (strcmp(d.msgs[i], full) != 0)
-			fail_msg("message %zu:\n  got  %s\n  want %s", i, d.msgs[i], full);
-		free(full);
-	}
-	va_end(ap);
-	if (i != d.count)
-		fail_msg("%zu messages, expected %zu; first extra: %s", d.count, i, d.msgs[i]);
-	gtm_diag_clear(&d);
-	free(path);
-}
 
 #define ZONE "zones = ( { name = \"example.com\"; file = \"example.com.zone\"; } );\n"
 #define WORLD \
@@ -276,14 +251,14 @@ static void test_missing_file(void **state)
 
 static void test_syntax_error(void **state)
 {
-	expect_errors("server = {\n  workers = 2;\n  nsid = = \"x\";\n};\n" ZONE,
+	conf_expect_errors("server = {\n  workers = 2;\n  nsid = = \"x\";\n};\n" ZONE,
 		"3: syntax error", NULL);
-	expect_errors("server = {\n  workers = 2;\n", "3: syntax error", NULL);
+	conf_expect_errors("server = {\n  workers = 2;\n", "3: syntax error", NULL);
 }
 
 static void test_unknown_keys(void **state)
 {
-	expect_errors(
+	conf_expect_errors(
 		"server = { listn = [ \"127.0.0.1\" ]; };\n"
 		WORLD
 		"sevices = ();\n"
@@ -298,7 +273,7 @@ static void test_unknown_keys(void **state)
 
 static void test_types_and_ranges(void **state)
 {
-	expect_errors(
+	conf_expect_errors(
 		"server = {\n"
 		"  workers = 0;\n"
 		"  edns_udp_size = \"big\";\n"
@@ -327,7 +302,7 @@ static void test_types_and_ranges(void **state)
 
 static void test_required(void **state)
 {
-	expect_errors(
+	conf_expect_errors(
 		"zones = ( { file = \"x\"; }, { name = \"example.com\"; } );\n"
 		"cities = ( { lat = 1; lon = 2; }, { name = \"beijing\"; lat = 1; } );\n"
 		"sites = ( { name = \"bj-a\"; } );\n"
@@ -342,17 +317,17 @@ static void test_required(void **state)
 		"4: service api.example.com has no endpoints",
 		"5: endpoint of service x.example.com has no 'site'",
 		NULL);
-	expect_errors("server = { workers = 1; };\n",
+	conf_expect_errors("server = { workers = 1; };\n",
 		" no zones configured (zones = ( { name = \"example.com\"; file = \"example.com.zone\"; } );)",
 		NULL);
-	expect_errors("zones = ();\n", "1: zones must name at least one zone", NULL);
-	expect_errors("server = { listen = []; };\n" ZONE,
+	conf_expect_errors("zones = ();\n", "1: zones must name at least one zone", NULL);
+	conf_expect_errors("server = { listen = []; };\n" ZONE,
 		"1: server.listen must name at least one address", NULL);
 }
 
 static void test_duplicates(void **state)
 {
-	expect_errors(
+	conf_expect_errors(
 		"zones = ( { name = \"example.com\"; file = \"a\"; },\n"
 		"          { name = \"Example.COM.\"; file = \"b\"; } );\n"
 		"cities = ( { name = \"beijing\"; lat = 1; lon = 2; },\n"
@@ -383,13 +358,13 @@ static void test_duplicates(void **state)
 
 static void test_references_and_addresses(void **state)
 {
-	expect_errors(
+	conf_expect_errors(
 		ZONE
 		"cities = ( { name = \"shenzhen\"; lat = 22.54; lon = 114.06; } );\n"
 		"sites = ( { name = \"sz-a\"; city = \"shenzen\"; } );\n",
 		"3: site 'sz-a' names unknown city 'shenzen'",
 		NULL);
-	expect_errors(
+	conf_expect_errors(
 		WORLD
 		"services = ( { name = \"www.example.com\"; endpoints = (\n"
 		"  { site = \"bj-a\"; addresses = [ \"192.0.2.300\", \"2001:db8::g\" ]; },\n"
@@ -401,7 +376,7 @@ static void test_references_and_addresses(void **state)
 		"6: service www.example.com: endpoint names unknown site 'bj-x'",
 		"7: service www.example.com: endpoint at site sh-a has no addresses",
 		NULL);
-	expect_errors(
+	conf_expect_errors(
 		"server = { listen = [ \"127.0.0.1:53\", \"1.2.3.4:0\", \"[::1\", \"127.0.0.1:53\" ]; };\n" ZONE,
 		"1: server.listen: '1.2.3.4:0' is not an IPv4 or IPv6 address with an optional port",
 		"1: server.listen: '[::1' is not an IPv4 or IPv6 address with an optional port",
@@ -411,7 +386,7 @@ static void test_references_and_addresses(void **state)
 
 static void test_names(void **state)
 {
-	expect_errors(
+	conf_expect_errors(
 		"zones = ( { name = \"example..com\"; file = \"x\"; } );\n"
 		"cities = ( { name = \"bei jing\"; lat = 1; lon = 2; } );\n"
 		"sites = ( { name = \"bj.a\"; city = \"bei jing\"; } );\n"
@@ -426,7 +401,7 @@ static void test_names(void **state)
 static void test_sorted_by_line(void **state)
 {
 	/* Sections are checked in dependency order but reported by line. */
-	expect_errors(
+	conf_expect_errors(
 		"services = ( { name = \"www.example.com\"; endpoints = ( { site = \"nowhere\"; addresses = [ \"192.0.2.1\" ]; } ); } );\n"
 		"sites = ( { name = \"bj-a\"; city = \"nowhere\"; } );\n"
 		"server = { workers = 65; };\n"
@@ -660,7 +635,7 @@ static void test_geo_keys(void **state)
 
 static void test_geo_errors(void **state)
 {
-	expect_errors(WORLD
+	conf_expect_errors(WORLD
 		"geo = {\n"
 		"  databases = [ ];\n"
 		"  ecs_trusted = [ \"10.0.0.1/8\", \"x\" ];\n"
@@ -684,7 +659,7 @@ static void test_geo_errors(void **state)
 
 static void test_policy_key_errors(void **state)
 {
-	expect_errors(WORLD
+	conf_expect_errors(WORLD
 		"services = (\n"
 		"  { name = \"a.example.com\"; master = \"beijing\"; order = [ \"bj-a\" ];\n"
 		"    endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; } ); },\n"

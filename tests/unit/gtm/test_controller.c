@@ -23,19 +23,6 @@
 #include "tests/unit/gtm/gtm_test.h"
 #include "gtm/controller.h"
 
-static gtm_conf_t *load(const char *text)
-{
-	char *path = write_file("c.conf", text);
-	gtm_diag_t d = { 0 };
-	gtm_conf_t *c = gtm_conf_load(path, &d);
-	for (size_t i = 0; i < d.count; i++)
-		print_error("%s\n", d.msgs[i]);
-	assert_non_null(c);
-	gtm_diag_clear(&d);
-	free(path);
-	return c;
-}
-
 /*
  * Cities 0 beijing, 1 shanghai, 2 shenzhen, 3 frankfurt.  Sites:
  *   bj-a beijing 200, bj-b beijing 100, bj-dr beijing backup,
@@ -100,7 +87,7 @@ static void expect_a(const dns_plan_choice_t *ch, size_t n, const int *octets, c
 
 static void test_nearest(void **state)
 {
-	gtm_conf_t *c = load(TOPOLOGY
+	gtm_conf_t *c = conf_load_ok(TOPOLOGY
 		"services = ( { name = \"www.example.com\"; ttl = 20; endpoints = ( "
 		EP_BJA ", " EP_BJB ", " EP_BJDR ", " EP_SHA ", " EP_SZDR ", " EP_FRA ", " EP_SH0 " ); } );\n");
 	dns_plan_t *p = gtm_controller_plan(c, NULL);
@@ -127,7 +114,7 @@ static void test_nearest(void **state)
 
 static void test_nearest_health(void **state)
 {
-	gtm_conf_t *c = load(TOPOLOGY
+	gtm_conf_t *c = conf_load_ok(TOPOLOGY
 		"services = ( { name = \"www.example.com\"; endpoints = ( "
 		EP_BJA ", " EP_BJB ", " EP_BJDR ", " EP_SHA " ); } );\n");
 	/* Endpoints in config order: bj-a v4, bj-a v6, bj-b, bj-dr, sh-a v4, sh-a v6. */
@@ -166,7 +153,7 @@ static void test_nearest_health(void **state)
 
 static void test_failover(void **state)
 {
-	gtm_conf_t *c = load(TOPOLOGY
+	gtm_conf_t *c = conf_load_ok(TOPOLOGY
 		"services = (\n"
 		"  { name = \"a.example.com\"; policy = \"failover\"; order = [ \"sh-a\", \"bj-a\" ];\n"
 		"    endpoints = ( " EP_BJA ", " EP_SHA " ); },\n"
@@ -203,7 +190,7 @@ static void test_failover(void **state)
 
 static void test_primary_backup(void **state)
 {
-	gtm_conf_t *c = load(TOPOLOGY
+	gtm_conf_t *c = conf_load_ok(TOPOLOGY
 		"services = (\n"
 		"  { name = \"a.example.com\"; policy = \"primary-backup\"; primary = \"beijing\"; backup = \"shanghai\";\n"
 		"    endpoints = ( " EP_SHA ", " EP_BJA ", " EP_BJB " ); },\n"
@@ -241,7 +228,7 @@ static void test_primary_backup(void **state)
 
 static void test_global(void **state)
 {
-	gtm_conf_t *c = load(TOPOLOGY
+	gtm_conf_t *c = conf_load_ok(TOPOLOGY
 		"services = (\n"
 		"  { name = \"a.example.com\"; policy = \"global\"; master = \"shanghai\"; answer = \"all\";\n"
 		"    endpoints = ( " EP_BJA ", " EP_SHA ", " EP_SH0 " ); },\n"
@@ -263,7 +250,7 @@ static void test_global(void **state)
 
 static void test_cold_only(void **state)
 {
-	gtm_conf_t *c = load(TOPOLOGY
+	gtm_conf_t *c = conf_load_ok(TOPOLOGY
 		"services = ( { name = \"www.example.com\"; answer = \"all\"; endpoints = ( " EP_FRA " ); } );\n");
 	dns_plan_t *p = gtm_controller_plan(c, NULL);
 	const dns_plan_service_t *s = &p->services[0];
@@ -335,7 +322,7 @@ static gtm_decision_t *step(gtm_controller_t *ctl, const bool *up, const gtm_adm
 
 static void test_pb_evacuate_failback(void **state)
 {
-	gtm_conf_t *c = load(TSTC("", ""));
+	gtm_conf_t *c = conf_load_ok(TSTC("", ""));
 	gtm_controller_t *ctl = gtm_controller_new(c);
 	bool all[] = { true, true, true, true }, a_down[] = { false, true, true, true },
 	     ab_down[] = { false, false, true, true };
@@ -401,7 +388,7 @@ static void test_pb_evacuate_failback(void **state)
 
 static void test_site_failback(void **state)
 {
-	gtm_conf_t *c = load(TSTC("", "controller = { holddown = 10; failback_ramp = 20; failback_steps = 3; };\n"));
+	gtm_conf_t *c = conf_load_ok(TSTC("", "controller = { holddown = 10; failback_ramp = 20; failback_steps = 3; };\n"));
 	gtm_controller_t *ctl = gtm_controller_new(c);
 	bool all[] = { true, true, true, true }, a_down[] = { false, true, true, true };
 	gtm_decision_free(step(ctl, all, NULL, S(0)));
@@ -441,7 +428,7 @@ static void test_site_failback(void **state)
 
 static void test_trickle_min_capacity(void **state)
 {
-	gtm_conf_t *c = load(TSTC("trickle = 10; min_capacity = 0.6;", ""));
+	gtm_conf_t *c = conf_load_ok(TSTC("trickle = 10; min_capacity = 0.6;", ""));
 	assert_true(fabs(c->services[0].trickle - 0.1) < 1e-9);
 	gtm_controller_t *ctl = gtm_controller_new(c);
 	bool all[] = { true, true, true, true }, a_down[] = { false, true, true, true };
@@ -489,7 +476,7 @@ static void view_free(gtm_admin_view_t *v)
 
 static void test_admin_inputs(void **state)
 {
-	gtm_conf_t *c = load(TSTC("", ""));
+	gtm_conf_t *c = conf_load_ok(TSTC("", ""));
 	gtm_controller_t *ctl = gtm_controller_new(c);
 	gtm_admin_view_t *v = view(c);
 	/* A drain ramp at 0.5: bj-a's weight halved, no hold-down. */
@@ -538,7 +525,7 @@ static void test_last_resort(void **state)
 	                        "last_resort = \"192.0.2.99\";", "last_resort = \"2001:db8::99\";" };
 	for (int m = 0; m < 4; m++) {
 		char *text = gtm_xasprintf(TSTC("%s degraded_ttl = 3;", ""), modes[m]);
-		gtm_conf_t *c = load(text);
+		gtm_conf_t *c = conf_load_ok(text);
 		free(text);
 		gtm_controller_t *ctl = gtm_controller_new(c);
 		bool none[] = { false, false, false, false };
@@ -597,7 +584,7 @@ static void test_nearest_spill(void **state)
 		"    { site = \"bj-a\"; addresses = [ \"10.0.0.1\" ]; },\n"
 		"    { site = \"sh-a\"; addresses = [ \"10.0.0.2\" ]; },\n"
 		"    { site = \"sz-a\"; addresses = [ \"10.0.0.3\" ]; } ); } );\n";
-	gtm_conf_t *c = load(conf_demand);
+	gtm_conf_t *c = conf_load_ok(conf_demand);
 	gtm_controller_t *ctl = gtm_controller_new(c);
 	bool bj_down[] = { false, true, true };
 	gtm_decision_t *d = step(ctl, NULL, NULL, S(0));
@@ -638,7 +625,7 @@ static void test_nearest_spill(void **state)
 
 	/* Without demand: a failed city's choice does not serve, so that
 	 * each client falls through to its own next city. */
-	c = load(
+	c = conf_load_ok(
 		"zones = ( { name = \"example.com\"; file = \"example.com.zone\"; } );\n"
 		"cities = ( { name = \"beijing\"; lat = 39.9; lon = 116.4; },\n"
 		"           { name = \"shanghai\"; lat = 31.2; lon = 121.5; } );\n"
@@ -665,7 +652,7 @@ static void test_nearest_spill(void **state)
 
 static void test_global_promote(void **state)
 {
-	gtm_conf_t *c = load(
+	gtm_conf_t *c = conf_load_ok(
 		"zones = ( { name = \"example.com\"; file = \"example.com.zone\"; } );\n"
 		"cities = ( { name = \"beijing\"; lat = 39.9; lon = 116.4; },\n"
 		"           { name = \"shanghai\"; lat = 31.2; lon = 121.5; },\n"
@@ -715,7 +702,7 @@ static void test_global_promote(void **state)
 
 static void test_rate_limit(void **state)
 {
-	gtm_conf_t *c = load(TSTC("min_capacity = 0.6;", "controller = { auto_evacuations_per_hour = 1; };\n"));
+	gtm_conf_t *c = conf_load_ok(TSTC("min_capacity = 0.6;", "controller = { auto_evacuations_per_hour = 1; };\n"));
 	gtm_controller_t *ctl = gtm_controller_new(c);
 	bool all[] = { true, true, true, true }, a_down[] = { false, true, true, true },
 	     ab_down[] = { false, false, true, true };
@@ -747,7 +734,7 @@ static void test_rate_limit(void **state)
 
 static void test_failover_cascade(void **state)
 {
-	gtm_conf_t *c = load(TOPOLOGY
+	gtm_conf_t *c = conf_load_ok(TOPOLOGY
 		"controller = { holddown = 5; failback_ramp = 10; failback_steps = 2; };\n"
 		"services = ( { name = \"a.example.com\"; policy = \"failover\"; order = [ \"sh-a\", \"bj-a\" ];\n"
 		"    endpoints = ( " EP_BJA ", " EP_SHA " ); } );\n");
@@ -787,14 +774,14 @@ static void test_failover_cascade(void **state)
 
 static void test_rebind(void **state)
 {
-	gtm_conf_t *c = load(TSTC("", ""));
+	gtm_conf_t *c = conf_load_ok(TSTC("", ""));
 	gtm_controller_t *ctl = gtm_controller_new(c);
 	bool all[] = { true, true, true, true }, a_down[] = { false, true, true, true };
 	gtm_decision_free(step(ctl, all, NULL, S(0)));
 	gtm_decision_free(step(ctl, a_down, NULL, S(1)));
 	gtm_decision_free(step(ctl, all, NULL, S(2)));   /* held until 62 */
 	/* A reload keeps the hold-down (same names). */
-	gtm_conf_t *c2 = load(TSTC("degraded_ttl = 5;", ""));
+	gtm_conf_t *c2 = conf_load_ok(TSTC("degraded_ttl = 5;", ""));
 	gtm_controller_rebind(ctl, c2);
 	gtm_conf_free(c);
 	gtm_decision_t *d = step(ctl, all, NULL, S(3));

@@ -28,44 +28,6 @@
 #include "gtm/health.h"
 #include "tests/unit/gtm/gtm_test.h"
 
-static gtm_conf_t *load_ok(const char *text)
-{
-	char *path = write_file("h.conf", text);
-	gtm_diag_t d = { 0 };
-	gtm_conf_t *c = gtm_conf_load(path, &d);
-	for (size_t i = 0; i < d.count; i++)
-		print_error("%s\n", d.msgs[i]);
-	assert_non_null(c);
-	gtm_diag_clear(&d);
-	free(path);
-	return c;
-}
-
-/* `text` is refused with exactly these messages ("LINE: message"). */
-static void expect_errors(const char *text, ...)
-{
-	char *path = write_file("bad.conf", text);
-	gtm_diag_t d = { 0 };
-	gtm_conf_t *c = gtm_conf_load(path, &d);
-	assert_null(c);
-	va_list ap;
-	va_start(ap, text);
-	size_t i = 0;
-	for (const char *want; (want = va_arg(ap, const char *)) != NULL; i++) {
-		char *full = gtm_xasprintf("%s:%s", path, want);
-		if (i >= d.count)
-			fail_msg("missing message %zu: %s", i, full);
-		if (strcmp(d.msgs[i], full) != 0)
-			fail_msg("message %zu:\n  got  %s\n  want %s", i, d.msgs[i], full);
-		free(full);
-	}
-	va_end(ap);
-	if (i != d.count)
-		fail_msg("%zu messages, expected %zu; first extra: %s", d.count, i, d.msgs[i]);
-	gtm_diag_clear(&d);
-	free(path);
-}
-
 #define WORLD \
 	"zones = ( { name = \"example.com\"; file = \"example.com.zone\"; } );\n" \
 	"cities = ( { name = \"beijing\"; lat = 39.9; lon = 116.4; } );\n" \
@@ -75,7 +37,7 @@ static void expect_errors(const char *text, ...)
 
 static void test_check_keys(void **state)
 {
-	gtm_conf_t *c = load_ok(WORLD
+	gtm_conf_t *c = conf_load_ok(WORLD
 		"checks = (\n"
 		"  { name = \"web\"; type = \"http\"; port = 8080; path = \"/health\"; method = \"HEAD\";\n"
 		"    host = \"www.example.com\"; expect = [ 200, 204 ]; interval = 2; timeout = 0.5;\n"
@@ -151,7 +113,7 @@ static void test_check_keys(void **state)
 	gtm_conf_free(c);
 
 	/* No checks, no health group: nothing checked, unknown "up". */
-	c = load_ok(WORLD "services = ( { name = \"a.example.com\";\n"
+	c = conf_load_ok(WORLD "services = ( { name = \"a.example.com\";\n"
 	                  "  endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; } ); } );\n");
 	assert_int_equal(c->nchecks, 0);
 	assert_null(c->health.state_file);
@@ -165,7 +127,7 @@ static void test_check_keys(void **state)
 
 static void test_check_errors(void **state)
 {
-	expect_errors(WORLD
+	conf_expect_errors(WORLD
 		"checks = (\n"
 		"  { name = \"a\"; type = \"ftp\"; },\n"
 		"  { name = \"b\"; type = \"tcp\"; path = \"/x\"; qname = \"x\"; tls_verify = true; },\n"
@@ -199,7 +161,7 @@ static void test_check_errors(void **state)
 		"16: health.unknown_wait must be between 0 and 3600 (got -1)",
 		NULL);
 	/* Cross-field rules come from the probe library. */
-	expect_errors(WORLD
+	conf_expect_errors(WORLD
 		"checks = ( { name = \"c\"; type = \"http\"; interval = 0.2; timeout = 0.5; } );\n",
 		"4: check c, timeout 500 ms must be less than the interval 200 ms",
 		NULL);
@@ -207,7 +169,7 @@ static void test_check_errors(void **state)
 
 static void test_endpoint_check_errors(void **state)
 {
-	expect_errors(WORLD
+	conf_expect_errors(WORLD
 		"checks = ( { name = \"t\"; type = \"tcp\"; },\n"
 		"           { name = \"w\"; type = \"http\"; source = \"127.0.0.1\"; } );\n"
 		"services = (\n"
@@ -256,7 +218,7 @@ static void test_endpoint_check_errors(void **state)
 
 static void test_dedupe(void **state)
 {
-	gtm_conf_t *c = load_ok(DEDUPE);
+	gtm_conf_t *c = conf_load_ok(DEDUPE);
 	struct event_base *base = event_base_new();
 	gtm_diag_t d = { 0 };
 	gtm_health_mon_t *m = gtm_health_mon_new(c, base, NULL, NULL, NULL, &d);
@@ -360,7 +322,7 @@ static void test_state_file_round_trip(void **state)
 
 static void test_restore_and_quorum(void **state)
 {
-	gtm_conf_t *c = load_ok(QUORUM("q.state", "up"));
+	gtm_conf_t *c = conf_load_ok(QUORUM("q.state", "up"));
 	uint64_t h = gtm_check_param_hash(&c->checks[0]);
 	/* bj-a: 1 up, 1 down, 1 unknown (counts up): 2 of 3 -> serving.
 	 * bj-b: 1 up, 1 down: 1 of 2 -> not serving.  A record of another
@@ -420,7 +382,7 @@ static void test_restore_and_quorum(void **state)
 
 	/* unknown = "wait": the never-seen endpoint counts as down, so bj-a has
 	 * 1 of 3 and nothing serves: fail open. */
-	gtm_conf_t *c2 = load_ok(QUORUM("q.state", "wait"));
+	gtm_conf_t *c2 = conf_load_ok(QUORUM("q.state", "wait"));
 	m = gtm_health_mon_new(c2, base, NULL, NULL, NULL, &d);
 	assert_non_null(m);
 	assert_int_equal(gtm_health_mon_unknown(m), 1);
@@ -464,7 +426,7 @@ static void test_failopen_transitions(void **state)
 		"$ORIGIN example.com.\n$TTL 300\n"
 		"@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n"
 		"@ IN NS ns1\nns1 IN A 192.0.2.53\n"));
-	gtm_conf_t *c = load_ok(WORLD
+	gtm_conf_t *c = conf_load_ok(WORLD
 		"services = ( { name = \"a.example.com\"; policy = \"failover\";\n"
 		"    endpoints = ( { site = \"bj-a\"; addresses = [ \"192.0.2.1\" ]; },\n"
 		"                  { site = \"bj-b\"; addresses = [ \"192.0.2.2\" ]; } ); },\n"
