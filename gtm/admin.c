@@ -857,6 +857,29 @@ void gtm_admin_rebind(gtm_admin_t *a, const gtm_conf_t *conf)
 		log_err("admin, state file not saved (%s)", err);
 }
 
+static void swap_state(gtm_admin_t *a, gtm_admin_t *b);
+
+int gtm_admin_replace_json(gtm_admin_t *a, const json_t *root, const char *what,
+                           char *err, size_t errlen)
+{
+	gtm_admin_t *next = gtm_admin_new(a->conf, NULL, NULL);
+	int dropped = 0;
+	int rc = state_from_json(next, root, what, &dropped, err, errlen);
+	if (rc == 0)
+		gtm_admin_adopt(a, next);
+	gtm_admin_free(next);
+	return rc;
+}
+
+void gtm_admin_adopt(gtm_admin_t *a, gtm_admin_t *next)
+{
+	gtm_assert(next->conf == a->conf);
+	swap_state(a, next);
+	char err[512];
+	if (a->state_file && save(a, gtm_admin_now(), err, sizeof(err)) != 0)
+		log_err("admin, state file not saved (%s)", err);
+}
+
 /* ------------------------------------------------------------------------ */
 /* History */
 
@@ -1187,15 +1210,13 @@ static char *user_of(uid_t uid)
 	return NULL;
 }
 
-/* One history line per changed field. */
-static int write_history(gtm_admin_t *a, const change_t *c, char *err, size_t errlen)
+/* The history records of a change: one per changed field. */
+static json_t *history_records(const change_t *c)
 {
-	if (a->history_file == NULL)
-		return 0;
 	const gtm_admin_action_t *act = c->act;
+	json_t *out = json_array();
 	size_t i;
 	json_t *ch;
-	int rc = 0;
 	json_array_foreach(c->changes, i, ch) {
 		json_t *r = json_deep_copy(ch);
 		json_object_set_new(r, "time", json_integer((json_int_t)c->now));
@@ -1212,8 +1233,21 @@ static int write_history(gtm_admin_t *a, const change_t *c, char *err, size_t er
 			json_object_set_new(r, "user", json_string(c->rec.user));
 		json_object_set_new(r, "auto", json_boolean(c->rec.automatic));
 		json_object_set_new(r, "force", json_boolean(act->force));
+		json_array_append_new(out, r);
+	}
+	return out;
+}
+
+/* Appends records to the history file, one line each. */
+static int write_history(gtm_admin_t *a, const json_t *records, char *err, size_t errlen)
+{
+	if (a->history_file == NULL)
+		return 0;
+	size_t i;
+	json_t *r;
+	int rc = 0;
+	json_array_foreach(records, i, r) {
 		char *line = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
-		json_decref(r);
 		if (rc == 0)
 			rc = append_line(a->history_file, line, err, errlen);
 		free(line);
@@ -1307,6 +1341,13 @@ int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
 		next = NULL;
 		goto finish;
 	}
+	res->history = history_records(&c);
+	if (act->propose) {
+		snprintf(res->message, sizeof(res->message), "%s", c.msg);
+		res->preview = next;
+		next = NULL;
+		goto finish;
+	}
 
 	swap_state(a, next);
 	snprintf(res->message, sizeof(res->message), "%s", c.msg);
@@ -1314,7 +1355,7 @@ int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
 	         act->reason ? act->reason : "no reason given", (unsigned)act->uid,
 	         user ? ", " : "", user ? user : "", act->force ? ", forced" : "");
 	char err[512];
-	if (write_history(a, &c, err, sizeof(err)) != 0) {
+	if (write_history(a, res->history, err, sizeof(err)) != 0) {
 		log_err("admin, history not written (%s)", err);
 		size_t l = strlen(res->message);
 		snprintf(res->message + l, sizeof(res->message) - l, " (history not written: %s)", err);
@@ -1337,6 +1378,7 @@ finish:
 void gtm_admin_result_clear(gtm_admin_result_t *res)
 {
 	json_decref(res->changes);
+	json_decref(res->history);
 	gtm_admin_free(res->preview);
 	memset(res, 0, sizeof(*res));
 }

@@ -95,6 +95,10 @@ typedef struct gtm_admin_action {
 	bool automatic;       /* made by gtmd itself (the controller), not an operator */
 	bool force;           /* skip the safety check */
 	bool dry_run;         /* compute the would-be state only */
+	bool propose;         /* compute the change as it would be made (message,
+	                       * res->preview, res->history) but change nothing:
+	                       * the cluster writes it to etcd first, then
+	                       * gtm_admin_adopt()s the preview */
 } gtm_admin_action_t;
 
 /*
@@ -117,8 +121,11 @@ typedef struct gtm_admin_result {
 	                       * or the error; also a failure to save */
 	json_t *changes;      /* array of {"object","name","field","old","new"};
 	                       * owned by the result; empty when nothing changes */
-	gtm_admin_t *preview; /* dry run (not refused): the would-be state, owned
-	                       * by the result; NULL otherwise */
+	gtm_admin_t *preview; /* dry run or propose (not refused): the would-be
+	                       * state, owned by the result; NULL otherwise */
+	json_t *history;      /* the history records of the change (one per changed
+	                       * field, as in the history file), owned by the
+	                       * result; NULL unless changed (and not a dry run) */
 } gtm_admin_result_t;
 
 /*
@@ -179,6 +186,20 @@ const gtm_conf_t *gtm_admin_conf(const gtm_admin_t *a);
  */
 int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
                     gtm_admin_check_cb_t check, void *arg, gtm_admin_result_t *res);
+
+/*
+ * Replaces the whole state with `root` (the state file's format, e.g. from
+ * etcd), with gtm_admin_load()'s rules for names not in the configuration;
+ * `what` names the source in log lines.  Saves the state file (a cache of
+ * the cluster's state for a restart without etcd); writes no history.
+ * Returns 0, or GTM_EPARSE with `err` set and `a` unchanged.
+ */
+int gtm_admin_replace_json(gtm_admin_t *a, const json_t *root, const char *what,
+                           char *err, size_t errlen);
+
+/* Takes the state of `next` (a preview of `a`, same configuration; left
+ * with a's old state, for the caller to free) and saves it. */
+void gtm_admin_adopt(gtm_admin_t *a, gtm_admin_t *next);
 
 /* Frees what `res` owns and zeroes it. */
 void gtm_admin_result_clear(gtm_admin_result_t *res);

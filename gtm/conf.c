@@ -1224,6 +1224,7 @@ static const struct section {
 	{ "control", conf_section_control },
 	{ "controller", conf_section_controller },
 	{ "metrics", conf_section_metrics },
+	{ "cluster", conf_section_cluster },
 	{ "services", section_services },
 	{ NULL, NULL }
 };
@@ -1238,6 +1239,7 @@ static void defaults(gtm_conf_t *c)
 	conf_health_defaults(c);
 	conf_control_defaults(c);
 	conf_metrics_defaults(c);
+	conf_cluster_defaults(c);
 }
 
 /* Fills what depends on the machine or on the absence of a whole group. */
@@ -1355,6 +1357,7 @@ void gtm_conf_free(gtm_conf_t *c)
 	free(c->health.state_file);
 	conf_control_free(c);
 	conf_metrics_free(c);
+	conf_cluster_free(c);
 	free(c->user);
 	free(c);
 }

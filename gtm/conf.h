@@ -186,6 +186,27 @@ typedef struct gtm_control_conf {
 	double max_drained_capacity; /* fraction 0..1; default 0.5 */
 } gtm_control_conf_t;
 
+/* The `cluster` group (gtm/conf_cluster.c): several gtmd nodes that share
+ * the admin state and vote on health through etcd (gtm/cluster.h).
+ * Without it the node stands alone (control.state_file). */
+typedef struct gtm_cluster_conf {
+	bool enabled;            /* the group is present */
+	char *node;              /* this node's name: letters, digits, '.', '-', '_',
+	                          * at most 63; default: the host name (gethostname) */
+	char **etcd;             /* client URLs "http://HOST:PORT" (at least one,
+	                          * no path, no https yet), config order */
+	size_t netcd;
+	char *prefix;            /* key prefix, starts and ends with '/'; default
+	                          * "/gtm/" (a missing final '/' is added) */
+	uint32_t lease_s;        /* TTL of this node's verdicts in etcd (whole
+	                          * seconds, 2..300); default 5 */
+	double timeout_s;        /* one etcd request; default 2, 0.1..60 */
+	uint32_t timeout_ms;
+	uint32_t health_quorum;  /* observers that must see a target down for it to
+	                          * be down; 0 (default): a majority of the live
+	                          * observers that have a verdict on it */
+} gtm_cluster_conf_t;
+
 /* The `controller` group. */
 typedef struct gtm_controller_conf {
 	double holddown_s;           /* default 60 */
@@ -269,6 +290,7 @@ typedef struct gtm_conf {
 	gtm_control_conf_t control;        /* the control group (gtm/conf_control.c) */
 	gtm_controller_conf_t controller;  /* the controller group (gtm/conf_control.c) */
 	gtm_metrics_conf_t metrics;  /* the metrics group (gtm/conf_metrics.c) */
+	gtm_cluster_conf_t cluster;  /* the cluster group (gtm/conf_cluster.c) */
 } gtm_conf_t;
 
 /*

@@ -9,6 +9,7 @@
  *   conf_health.c   checks = ( ... ) and health = { ... }
  *   conf_control.c  control = { ... } and controller = { ... }
  *   conf_metrics.c  metrics = { ... }
+ *   conf_cluster.c  cluster = { ... }
  *
  * A new group is a key table, a section function and one row in conf.c's
  * `sections`.  Not a public interface: only gtm/conf*.c include it.
@@ -218,3 +219,11 @@ void conf_control_defaults(gtm_conf_t *c);
 void conf_control_freeze(gtm_conf_t *c);
 /* Frees what both groups own. */
 void conf_control_free(gtm_conf_t *c);
+
+/* ---- conf_cluster.c ---- */
+
+void conf_section_cluster(ctx_t *x, const config_setting_t *s);
+/* The group's defaults (also when it is absent: enabled false). */
+void conf_cluster_defaults(gtm_conf_t *c);
+/* Frees what the group owns. */
+void conf_cluster_free(gtm_conf_t *c);

@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "common/errcode.h"
 #include "common/log.h"
+#include "gtm/cluster.h"
 #include "gtm/control.h"
 #include "gtm/ctl.h"
 #include "gtm/ctlcmd.h"
@@ -35,6 +36,8 @@ struct gtm_control {
 	dns_snapshot_t *snap;
 	bool publishing;
 	struct gtm_siteans *siteans;  /* borrowed; NULL: no measured shares */
+	gtm_cluster_t *cluster;       /* cluster mode; NULL: a node alone */
+	struct event *kick;           /* publish from the event loop (cluster changes) */
 };
 
 static void ctl_reconcile(evutil_socket_t fd, short what, void *arg);
@@ -45,6 +48,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	gtm_control_publish(c);
+}
+
+static void on_cluster_change(void *arg)
+{
+	gtm_control_t *c = arg;
+	struct timeval zero = { 0, 0 };
+	evtimer_add(c->kick, &zero);
 }
 
 static char *dup_or_null(const char *s)
@@ -95,7 +105,18 @@ gtm_control_t *gtm_control_new(struct event_base *base, const gtm_conf_t *conf, 
 	gtm_admin_load(c->admin);
 	c->controller = gtm_controller_new(conf);
 	c->timer = evtimer_new(base, on_timer, c);
+	c->kick = evtimer_new(base, on_timer, c);
 	c->reopen = evtimer_new(base, ctl_reconcile, c);
+	if (conf->cluster.enabled) {
+		char err[512];
+		c->cluster = gtm_cluster_new(base, conf, c->admin, health, on_cluster_change, c, err,
+		                             sizeof(err));
+		if (c->cluster == NULL) {
+			gtm_diag_add(diag, conf->path, 0, "cluster: %s", err);
+			gtm_control_free(c);
+			return NULL;
+		}
+	}
 	if (conf->control.enabled) {
 		char err[512];
 		c->ctl = ctl_open(c, conf, err, sizeof(err));
@@ -117,6 +138,10 @@ void gtm_control_rebind(gtm_control_t *c, const gtm_conf_t *conf, gtm_build_t *b
 	c->health = health;
 	gtm_admin_rebind(c->admin, conf);
 	gtm_controller_rebind(c->controller, conf);
+	if (c->cluster)
+		gtm_cluster_rebind(c->cluster, conf, c->admin, health);
+	else if (conf->cluster.enabled)
+		log_warn("reload, a cluster group was added (restart gtmd to join the cluster)");
 	/* The last decision's indices are the old configuration's. */
 	gtm_decision_free(c->last);
 	c->last = NULL;
@@ -168,6 +193,9 @@ void gtm_control_free(gtm_control_t *c)
 	if (c == NULL)
 		return;
 	gtm_ctl_free(c->ctl);
+	gtm_cluster_free(c->cluster);
+	if (c->kick)
+		event_free(c->kick);
 	if (c->timer)
 		event_free(c->timer);
 	if (c->reopen)
@@ -183,6 +211,7 @@ void gtm_control_free(gtm_control_t *c)
 }
 
 gtm_admin_t *gtm_control_admin(const gtm_control_t *c) { return c->admin; }
+gtm_cluster_t *gtm_control_cluster(const gtm_control_t *c) { return c->cluster; }
 const gtm_conf_t *gtm_control_conf(const gtm_control_t *c) { return c->conf; }
 gtm_build_t *gtm_control_build(const gtm_control_t *c) { return c->build; }
 gtm_health_mon_t *gtm_control_health(const gtm_control_t *c) { return c->health; }
@@ -222,8 +251,13 @@ static bool auto_apply(gtm_control_t *c, gtm_admin_op_t op, const char *target, 
 		.uid = getuid(), .user = "gtmd", .automatic = true, .force = true,
 	};
 	gtm_admin_result_t res = { 0 };
+	/* In a cluster the change goes to etcd too; it takes effect here at
+	 * once either way (gtm/cluster.h). */
+	act.propose = c->cluster != NULL;
 	int rc = gtm_admin_apply(c->admin, &act, now, NULL, NULL, &res);
 	bool changed = rc == 0 && res.changed;
+	if (changed && c->cluster)
+		gtm_cluster_write(c->cluster, &res, &act, true, -1, NULL, NULL);
 	if (rc < 0)
 		log_warn("controller, automatic %s %s failed (%s)", gtm_admin_op_name(op), target, res.message);
 	gtm_admin_result_clear(&res);
@@ -455,7 +489,10 @@ dns_snapshot_t *gtm_control_publish(gtm_control_t *c)
 		return c->snap;
 	c->publishing = true;
 	uint64_t now = gtm_admin_now(), admin_due = 0;
-	gtm_admin_settle(c->admin, now);
+	/* In a cluster a finished ramp stays as it is in etcd: it reads
+	 * drained all the same, and every node would otherwise write it. */
+	if (c->cluster == NULL)
+		gtm_admin_settle(c->admin, now);
 	gtm_decision_t *d = decide(c, now, &admin_due);
 	/* What the controller wants done through the admin state; then the
 	 * plan once more with it (at most twice: the second pass changes
@@ -493,5 +530,7 @@ dns_snapshot_t *gtm_control_publish(gtm_control_t *c)
 		evtimer_add(c->timer, &tv);
 	}
 	c->publishing = false;
+	if (c->cluster)
+		gtm_cluster_health_changed(c->cluster);
 	return snap;
 }

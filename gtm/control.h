@@ -83,6 +83,9 @@ void gtm_control_free(gtm_control_t *c);
 
 /* For gtm/stats.c and gtm/ctlcmd.c. */
 gtm_admin_t *gtm_control_admin(const gtm_control_t *c);
+/* Cluster mode (gtm/cluster.h), or NULL for a node alone. */
+struct gtm_cluster;
+struct gtm_cluster *gtm_control_cluster(const gtm_control_t *c);
 /* The answers per site (gtm/siteans.h) for `status`: borrowed, may be NULL
  * (status then shows no measured share). */
 struct gtm_siteans;

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +38,17 @@ typedef struct handler {
 	void *arg;
 } handler_t;
 
+struct gtm_ctl_defer {
+	struct conn *conn;   /* NULL once the connection has gone */
+	json_t *id;          /* the request's "id", copied into the reply */
+};
+
 typedef struct conn {
 	gtm_ctl_t *ctl;
 	struct bufferevent *bev;
 	gtm_ctl_peer_t peer;
+	const json_t *req;          /* the request being handled (for gtm_ctl_defer) */
+	gtm_ctl_defer_t *pending;   /* a handler's reply to come; reading waits */
 	bool counted;        /* counts towards max_clients */
 	bool closing;        /* close once the queued replies are sent */
 	struct conn *prev, *next;
@@ -76,6 +84,8 @@ static void conn_free(conn_t *c)
 		c->next->prev = c->prev;
 	if (c->counted)
 		ctl->nclients--;
+	if (c->pending)
+		c->pending->conn = NULL;
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -130,7 +140,13 @@ static void handle_line(conn_t *c, const char *line, size_t len)
 	}
 	log_debug("control, %s from uid %u (%s, pid %d)", cmd, (unsigned)c->peer.uid,
 	          c->peer.user[0] ? c->peer.user : "no name", (int)c->peer.pid);
+	c->req = req;
 	reply = h->fn(req, &c->peer, h->arg);
+	c->req = NULL;
+	if (c->pending && reply == NULL) {
+		json_decref(req);
+		return;       /* gtm_ctl_complete() sends it */
+	}
 	if (!json_is_object(reply)) {
 		log_err("control, %s, handler gave no reply object", cmd);
 		json_decref(reply);
@@ -151,7 +167,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	conn_t *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer *out = bufferevent_get_output(bev);
-	while (!c->closing) {
+	while (!c->closing && !c->pending) {
 		size_t len;
 		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 		if (line == NULL) {
@@ -177,6 +193,10 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		if (len > 0)
 			handle_line(c, line, len);
 		free(line);
+		if (c->pending) {
+			bufferevent_disable(bev, EV_READ);
+			break;
+		}
 		if (evbuffer_get_length(out) > OUT_MAX) {
 			bufferevent_disable(bev, EV_READ);
 			break;
@@ -192,7 +212,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
 		conn_free(c);
 		return;
 	}
-	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+	if (!(bufferevent_get_enabled(bev) & EV_READ) && !c->pending) {
 		bufferevent_enable(bev, EV_READ);
 		/* Lines already buffered are not announced again by libevent. */
 		read_cb(bev, c);
@@ -464,6 +484,42 @@ void gtm_ctl_free(gtm_ctl_t *ctl)
 	free(ctl->handlers);
 	free(ctl->path);
 	free(ctl);
+}
+
+gtm_ctl_defer_t *gtm_ctl_defer(const gtm_ctl_peer_t *peer)
+{
+	conn_t *c = (conn_t *)((char *)peer - offsetof(conn_t, peer));
+	gtm_assert(c->req != NULL && c->pending == NULL);
+	gtm_ctl_defer_t *d = gtm_xcalloc(1, sizeof(*d));
+	d->conn = c;
+	json_t *id = json_object_get(c->req, "id");
+	d->id = id ? json_deep_copy(id) : NULL;
+	c->pending = d;
+	return d;
+}
+
+void gtm_ctl_complete(gtm_ctl_defer_t *d, json_t *reply)
+{
+	conn_t *c = d->conn;
+	if (c != NULL) {
+		if (!json_is_object(reply)) {
+			json_decref(reply);
+			reply = gtm_ctl_error("internal error");
+		} else if (json_object_get(reply, "ok") == NULL) {
+			json_object_set_new(reply, "ok", json_true());
+		}
+		if (d->id)
+			json_object_set(reply, "id", d->id);
+		send_reply(c, reply);
+		c->pending = NULL;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= OUT_MAX) {
+			bufferevent_enable(c->bev, EV_READ);
+			read_cb(c->bev, c);   /* requests that came in meanwhile */
+		}
+	}
+	json_decref(reply);
+	json_decref(d->id);
+	free(d);
 }
 
 gid_t gtm_ctl_gid(const gtm_ctl_t *ctl)

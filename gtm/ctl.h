@@ -145,6 +145,19 @@ gtm_ctl_t *gtm_ctl_new(struct event_base *base, const gtm_ctl_opts_t *opts,
  */
 void gtm_ctl_register(gtm_ctl_t *ctl, const char *cmd, gtm_ctl_handler_t h, void *arg);
 
+/*
+ * A reply that comes later (an action that must reach etcd first).  A
+ * handler calls gtm_ctl_defer(peer) with the peer it was given and returns
+ * NULL; the connection reads no further request until the handler's code
+ * calls gtm_ctl_complete() with the reply (takes ownership; "ok" and the
+ * request's "id" are added as for a direct reply).  Complete every defer
+ * exactly once: when the client has gone meanwhile, or the server was
+ * freed, it only frees.
+ */
+typedef struct gtm_ctl_defer gtm_ctl_defer_t;
+gtm_ctl_defer_t *gtm_ctl_defer(const gtm_ctl_peer_t *peer);
+void gtm_ctl_complete(gtm_ctl_defer_t *d, json_t *reply);
+
 /* Closes every connection and the listener and removes the socket file.
  * NULL is a no-op. */
 void gtm_ctl_free(gtm_ctl_t *ctl);

@@ -164,6 +164,8 @@ const char gtm_cli_usage[] =
 	"  -n, --dry-run         (actions) show what would change, change nothing\n"
 	"  -f, --force           (actions) override the safety rules\n"
 	"  -r, --reason TEXT     (actions) why; recorded in the history\n"
+	"      --if-revision N   (actions, cluster) change only if the shared admin\n"
+	"                        state is still at revision N (gtmctl status shows it)\n"
 	"      --ramp DURATION   (drain) lower the weight stepwise over DURATION\n"
 	"                        (\"30s\", \"2m\", \"1h30m\")\n"
 	"      --steps N         (drain) number of steps of the ramp (default 5)\n"
@@ -214,7 +216,7 @@ static const struct cmd {
 	{ "stats", ARG_NONE, 0 },
 };
 
-enum { OPT_RAMP = 256, OPT_STEPS, OPT_SERVICE, OPT_ECS, OPT_LIMIT };
+enum { OPT_RAMP = 256, OPT_STEPS, OPT_SERVICE, OPT_ECS, OPT_LIMIT, OPT_IFREV };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -229,6 +231,7 @@ static const struct option longopts[] = {
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "ecs", required_argument, NULL, OPT_ECS },
 	{ "limit", required_argument, NULL, OPT_LIMIT },
+	{ "if-revision", required_argument, NULL, OPT_IFREV },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -261,7 +264,8 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	const char *reason = NULL, *service = NULL, *ecs = NULL, *given_opt[8] = { 0 };
 	unsigned given = 0;
 	uint64_t ramp_ms = 0;
-	unsigned long steps = 0, limit = 20;
+	unsigned long steps = 0, limit = 20, if_rev = 0;
+	bool have_if_rev = false;
 	int c;
 
 	optind = 0;  /* GNU: full re-initialisation, so tests may parse twice */
@@ -302,6 +306,15 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 			}
 			given |= O_RAMP;
 			given_opt[1] = "--steps";
+			break;
+		case OPT_IFREV:
+			if (!parse_uint(optarg, 9007199254740991UL, &if_rev)) {
+				snprintf(err, errlen, "--if-revision: not a revision number: %s", optarg);
+				return GTM_EINVAL;
+			}
+			have_if_rev = true;
+			given |= O_ACTION;
+			given_opt[0] = "--if-revision";
 			break;
 		case OPT_SERVICE: service = optarg; given |= O_SERVICE; given_opt[2] = "--service"; break;
 		case OPT_ECS: ecs = optarg; given |= O_ECS; given_opt[3] = "--ecs"; break;
@@ -396,6 +409,8 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 			json_object_set_new(req, "reason", json_string(reason));
 		json_object_set_new(req, "force", json_boolean(force));
 		json_object_set_new(req, "dry_run", json_boolean(dry_run));
+		if (have_if_rev)
+			json_object_set_new(req, "if_revision", json_integer((json_int_t)if_rev));
 	}
 	cli->request = req;
 	return 0;

@@ -5,6 +5,7 @@
  * below, then publish.
  */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "dns/wire.h"
 #include "geo/db.h"
 #include "geo/map.h"
+#include "gtm/cluster.h"
 #include "gtm/ctl_proto.h"
 #include "gtm/ctlcmd.h"
 #include "gtm/siteans.h"
@@ -222,6 +224,47 @@ int gtm_ctlcmd_safety(const gtm_admin_t *cur, const gtm_admin_t *next,
 /* ------------------------------------------------------------------------ */
 /* Actions                                                                  */
 
+/* An action on its way to etcd (cluster mode): the reply waits for it. */
+typedef struct pending_action {
+	gtm_control_t *c;
+	gtm_ctl_defer_t *defer;
+	gtm_admin_action_t act;     /* its strings are not kept: only op, dry_run */
+	gtm_admin_result_t res;     /* message and changes (preview and history
+	                             * went to the cluster) */
+	gtm_decision_t *before;
+} pending_action_t;
+
+/* The answers' diff (before -> where the change ends) into `reply`. */
+static void add_answers(gtm_control_t *c, json_t *reply, const gtm_decision_t *before)
+{
+	gtm_decision_t *after = preview_at(c, gtm_control_admin(c), GTM_ADMIN_END, gtm_admin_now());
+	json_object_set_new(reply, "answers", gtm_ctlcmd_answer_diff(gtm_control_conf(c), before, after));
+	gtm_decision_free(after);
+}
+
+static void action_written(int rc, const char *err, void *arg)
+{
+	pending_action_t *p = arg;
+	json_t *reply;
+	if (rc == 0) {
+		gtm_control_publish(p->c);
+		reply = gtm_admin_result_json(&p->act, 0, &p->res);
+		const gtm_cluster_t *cl = gtm_control_cluster(p->c);
+		gtm_cluster_stats_t st;
+		gtm_cluster_stats(cl, &st);
+		json_object_set_new(reply, "revision", json_integer((json_int_t)st.revision));
+		add_answers(p->c, reply, p->before);
+	} else {
+		reply = gtm_ctl_error("%s", err);
+		if (rc == GTM_EEXIST)
+			json_object_set_new(reply, "conflict", json_true());
+	}
+	gtm_ctl_complete(p->defer, reply);
+	gtm_decision_free(p->before);
+	gtm_admin_result_clear(&p->res);
+	free(p);
+}
+
 static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *arg)
 {
 	gtm_control_t *c = arg;
@@ -234,10 +277,42 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	act.automatic = false;
 	gtm_admin_t *admin = gtm_control_admin(c);
 	const gtm_conf_t *conf = gtm_control_conf(c);
+	gtm_cluster_t *cl = gtm_control_cluster(c);
+	const json_t *ifrev = json_object_get(req, "if_revision");
+	if (ifrev && (!json_is_integer(ifrev) || json_integer_value(ifrev) < 0))
+		return gtm_ctl_error("\"if_revision\" must be a revision number");
+	if (ifrev && cl == NULL)
+		return gtm_ctl_error("--if-revision needs cluster mode (a cluster group in the configuration)");
+	if (ifrev && cl) {
+		gtm_cluster_stats_t st;
+		gtm_cluster_stats(cl, &st);
+		if (st.revision != (int64_t)json_integer_value(ifrev)) {
+			json_t *r = gtm_ctl_error("conflict: the admin state is at revision %" PRId64
+			                          ", not %" JSON_INTEGER_FORMAT "; nothing was changed: check "
+			                          "`gtmctl status` and run the command again", st.revision,
+			                          json_integer_value(ifrev));
+			json_object_set_new(r, "conflict", json_true());
+			json_object_set_new(r, "revision", json_integer((json_int_t)st.revision));
+			return r;
+		}
+	}
 	uint64_t now = gtm_admin_now();
 	gtm_decision_t *before = preview_at(c, admin, now, now);
 	gtm_admin_result_t res = { 0 };
+	act.propose = cl != NULL && !act.dry_run;
 	int rc = gtm_admin_apply(admin, &act, now, gtm_ctlcmd_safety, c, &res);
+	if (act.propose && rc == 0 && !res.refused && res.changed) {
+		/* Cluster mode: etcd first, then here (gtm/cluster.h). */
+		pending_action_t *p = gtm_xcalloc(1, sizeof(*p));
+		p->c = c;
+		p->act = (gtm_admin_action_t){ .op = act.op };
+		p->res = res;
+		p->before = before;
+		p->defer = gtm_ctl_defer(peer);
+		gtm_cluster_write(cl, &p->res, &act, false, ifrev ? (int64_t)json_integer_value(ifrev) : -1,
+		                  action_written, p);
+		return NULL;
+	}
 	json_t *reply = gtm_admin_result_json(&act, rc, &res);
 	if (rc == 0 && !res.refused && res.changed) {
 		gtm_decision_t *after;
@@ -258,6 +333,30 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 /* ------------------------------------------------------------------------ */
 /* status                                                                   */
 
+/* Each observer's view of site `s`: "up" when it sees every checked
+ * endpoint of the site up, "down" when none, "partial" in between,
+ * "unknown" without a verdict.  {"gtm1":"down","gtm2":"up",...} */
+static json_t *observer_views(const gtm_cluster_t *cl, const gtm_health_list_t *hl, uint32_t s)
+{
+	size_t n;
+	const char *const *names = gtm_cluster_observers(cl, &n);
+	json_t *o = json_object();
+	for (size_t k = 0; k < n; k++) {
+		unsigned up = 0, down = 0;
+		for (size_t i = 0; i < hl->nendpoints; i++) {
+			const gtm_endpoint_health_t *e = &hl->endpoints[i];
+			if (e->site != s || !e->checked)
+				continue;
+			const char *v = gtm_cluster_verdict(cl, k, e->vote_key);
+			up += v && strcmp(v, "up") == 0;
+			down += v && strcmp(v, "down") == 0;
+		}
+		const char *view = up && !down ? "up" : down && !up ? "down" : up ? "partial" : "unknown";
+		json_object_set_new(o, names[k], json_string(view));
+	}
+	return o;
+}
+
 static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *arg)
 {
 	gtm_control_t *c = arg;
@@ -273,6 +372,7 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	gtm_health_list_t hl = { 0 };
 	if (gtm_control_health(c))
 		gtm_health_mon_list(gtm_control_health(c), &hl);
+	const gtm_cluster_t *cl = gtm_control_cluster(c);
 	/* The measured share: answers in the last minute, all services
 	 * together (gtm/siteans.h). */
 	gtm_siteans_t *ans = gtm_control_siteans(c);
@@ -294,6 +394,7 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 				ep_all++;
 				ep_up += hl.endpoints[i].up;
 			}
+		json_t *views = cl ? observer_views(cl, &hl, s) : NULL;
 		/* The planned share: this site's share of the serving choices. */
 		double share = 0;
 		unsigned nch = 0;
@@ -328,6 +429,8 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 			json_object_set_new(e, "share_1m", json_real(win_all ? round3((double)n / (double)win_all) : 0));
 		}
 		json_object_set_new(e, "capacity", json_integer(site->capacity));
+		if (views)
+			json_object_set_new(e, "observers", views);
 		if (info.ramp) {
 			json_t *r = json_pack("{s:i,s:i,s:I,s:I,s:b}", "step", (int)info.step, "steps", (int)info.steps,
 			                      "next", (json_int_t)info.next_step, "end", (json_int_t)info.ramp_end,
@@ -394,6 +497,8 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	gtm_decision_free(own);
 	json_t *r = json_pack("{s:b,s:I,s:o,s:o,s:o}", "ok", 1, "time", (json_int_t)now, "sites", sites,
 	                      "cities", cities, "services", svcs);
+	if (cl)
+		json_object_set_new(r, "cluster", gtm_cluster_status_json(cl));
 	if (ans) {
 		json_object_set_new(r, "answers_1m", json_integer((json_int_t)win_all));
 		json_object_set_new(r, "answers_window_ms", json_integer((json_int_t)win_ms));

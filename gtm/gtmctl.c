@@ -229,6 +229,8 @@ static void print_changes(const json_t *reply)
 	}
 }
 
+static void print_cluster(const json_t *r);
+
 static void print_status(const json_t *r)
 {
 	char t[64], w[32], s[32], m1[32];
@@ -301,6 +303,54 @@ static void print_status(const json_t *r)
 		if (state)
 			printf(" %s", state);
 		printf("\n");
+	}
+	print_cluster(r);
+}
+
+/* The cluster part of status: the node, etcd, the shared state's
+ * revision and each observer's view of each site. */
+static void print_cluster(const json_t *r)
+{
+	const json_t *cl = json_object_get(r, "cluster");
+	if (!json_is_object(cl))
+		return;
+	char t[64];
+	const char *etcd = str(cl, "etcd", "?");
+	printf("\ncluster: node %s, etcd %s (%s) since %s, admin revision %.0f, health quorum %s\n",
+	       str(cl, "node", "?"), etcd, str(cl, "member", "?"), fmt_time(num(cl, "since", 0), t, sizeof(t)),
+	       num(cl, "revision", 0), json_is_integer(json_object_get(cl, "quorum"))
+	       ? "" : str(cl, "quorum", "majority"));
+	if (json_is_integer(json_object_get(cl, "quorum")))
+		printf("  (health quorum: %.0f observers)\n", num(cl, "quorum", 0));
+	if (strcmp(etcd, "connected") != 0)
+		printf("  NOT IN SYNC: %s; serving the last admin state and this node's own probes; "
+		       "admin changes are refused\n", str(cl, "error", "etcd not reached yet"));
+	const json_t *lc = json_object_get(cl, "last_change");
+	if (json_is_object(lc))
+		printf("  last change: revision %.0f by %s on %s at %s: %s\n", num(lc, "revision", 0),
+		       str(lc, "user", "?"), str(lc, "node", "?"), fmt_time(num(lc, "time", 0), t, sizeof(t)),
+		       str(lc, "message", ""));
+	const json_t *obs = json_object_get(cl, "observers");
+	size_t i, k;
+	json_t *o, *e;
+	printf("  observers:");
+	json_array_foreach(obs, i, o)
+		printf(" %s%s (%.0f up, %.0f down)%s", str(o, "node", "?"),
+		       json_is_true(json_object_get(o, "self")) ? " [this node]" : "", num(o, "up", 0),
+		       num(o, "down", 0), i + 1 < json_array_size(obs) ? "," : "");
+	printf("\n  %-12s", "SITE");
+	json_array_foreach(obs, i, o)
+		printf(" %-10s", str(o, "node", "?"));
+	printf(" %s\n", "ANSWERS USE");
+	const json_t *sites = json_object_get(r, "sites");
+	json_array_foreach(sites, k, e) {
+		const json_t *views = json_object_get(e, "observers");
+		if (!json_is_object(views))
+			continue;
+		printf("  %-12s", str(e, "name", "?"));
+		json_array_foreach(obs, i, o)
+			printf(" %-10s", str(views, str(o, "node", "?"), "-"));
+		printf(" %s\n", str(e, "health", "-"));
 	}
 }
 

@@ -34,6 +34,11 @@ typedef struct hm_target {
 	uint32_t nusers;
 	chk_state_t state;       /* mirror of the engine's, updated by the callback */
 	int64_t since_ms;
+	char vkey[96];           /* "<vote hash> <addr> <port>": the same on every
+	                          * node that probes the same thing (no source) */
+	chk_state_t eff;         /* what the answers use: the vote, or `state` */
+	int64_t eff_since_ms;    /* wall clock of the last change of `eff` */
+	bool overruled;          /* eff != state (logged when it changes) */
 } hm_target_t;
 
 typedef struct hm_site {
@@ -62,6 +67,8 @@ struct gtm_health_mon {
 	struct event *save_ev;   /* one-shot: coalesced state file write */
 	gtm_health_publish_cb_t cb;
 	void *cb_arg;
+	gtm_health_vote_cb_t vote;
+	void *vote_arg;
 	bool started;
 	bool quiet;              /* site transitions not logged (start-up wait) */
 	bool state_dirty;
@@ -92,7 +99,7 @@ static uint64_t fnv1a_num(uint64_t h, uint64_t v)
 
 #define S(x) ((x) ? (x) : "\x1e")
 
-uint64_t gtm_check_param_hash(const gtm_check_t *c)
+static uint64_t param_hash(const gtm_check_t *c, bool with_source)
 {
 	const chk_params_t *p = &c->params;
 	uint64_t h = 1469598103934665603ULL;
@@ -105,7 +112,8 @@ uint64_t gtm_check_param_hash(const gtm_check_t *c)
 	h = fnv1a_num(h, p->fall);
 	snprintf(jit, sizeof(jit), "%.6f", p->jitter);
 	h = fnv1a(h, jit);
-	h = fnv1a(h, S(p->source));
+	if (with_source)
+		h = fnv1a(h, S(p->source));
 	if (p->type == CHK_TYPE_HTTP || p->type == CHK_TYPE_HTTPS) {
 		h = fnv1a_num(h, (uint64_t)p->http.method);
 		h = fnv1a(h, S(p->http.path));
@@ -135,6 +143,16 @@ uint64_t gtm_check_param_hash(const gtm_check_t *c)
 }
 
 #undef S
+
+uint64_t gtm_check_param_hash(const gtm_check_t *c)
+{
+	return param_hash(c, true);
+}
+
+uint64_t gtm_check_vote_hash(const gtm_check_t *c)
+{
+	return param_hash(c, false);
+}
 
 uint16_t gtm_endpoint_probe_port(const gtm_check_t *c, const gtm_endpoint_t *ep)
 {
@@ -219,11 +237,29 @@ static int64_t wall_ms(void)
 static void refresh(gtm_health_mon_t *m, bool log)
 {
 	const gtm_conf_t *c = m->conf;
+	for (size_t i = 0; i < m->ntargets; i++) {
+		hm_target_t *t = &m->targets[i];
+		chk_state_t eff = m->vote ? m->vote(t->vkey, t->state, m->vote_arg) : t->state;
+		bool overruled = eff != t->state && t->state != CHK_STATE_UNKNOWN;
+		if (overruled != t->overruled && log) {
+			if (overruled)
+				log_info("health, %s %s:%u: own probes say %s, the observers' vote %s: the vote is used",
+				         c->checks[t->check].name, t->addr, t->port, chk_state_name(t->state),
+				         chk_state_name(eff));
+			else
+				log_info("health, %s %s:%u: own probes and the observers' vote agree again (%s)",
+				         c->checks[t->check].name, t->addr, t->port, chk_state_name(eff));
+		}
+		t->overruled = overruled;
+		if (eff != t->eff)
+			t->eff_since_ms = wall_ms();
+		t->eff = eff;
+	}
 	for (size_t i = 0; i < m->nsites; i++)
 		m->sites[i].up = 0;
 	for (size_t e = 0; e < m->nep; e++) {
 		uint32_t t = m->ep_target[e];
-		m->up[e] = t == NO_TARGET || counts_up(m, m->targets[t].state);
+		m->up[e] = t == NO_TARGET || counts_up(m, m->targets[t].eff);
 		m->sites[m->ep_site[e]].up += m->up[e];
 	}
 	int64_t now = 0;
@@ -576,8 +612,11 @@ gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *
 
 	/* Parameter hashes once per check, not once per endpoint. */
 	uint64_t *hashes = gtm_xcalloc(conf->nchecks ? conf->nchecks : 1, sizeof(*hashes));
-	for (size_t i = 0; i < conf->nchecks; i++)
+	uint64_t *vhashes = gtm_xcalloc(conf->nchecks ? conf->nchecks : 1, sizeof(*vhashes));
+	for (size_t i = 0; i < conf->nchecks; i++) {
 		hashes[i] = gtm_check_param_hash(&conf->checks[i]);
+		vhashes[i] = gtm_check_vote_hash(&conf->checks[i]);
+	}
 
 	key_index_t ix = { .targets = m->targets };
 	index_init(&ix, m->nep);
@@ -613,6 +652,7 @@ gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *
 				snprintf(nt->addr, sizeof(nt->addr), "%s", ep->probe_addr);
 				nt->port = port;
 				nt->first_ep = (uint32_t)e;
+				make_key(nt->vkey, sizeof(nt->vkey), vhashes[ep->check], ep->probe_addr, port);
 				index_find(&ix, nt->key, t);
 			}
 			m->targets[t].nusers++;
@@ -621,6 +661,7 @@ gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *
 	}
 	free(ix.slot);
 	free(hashes);
+	free(vhashes);
 
 	chk_state_t *initial = gtm_xcalloc(m->ntargets ? m->ntargets : 1, sizeof(*initial));
 	if (prev)
@@ -741,6 +782,33 @@ const gtm_health_t *gtm_health_mon_table(const gtm_health_mon_t *m)
 	return &m->table;
 }
 
+void gtm_health_mon_set_vote(gtm_health_mon_t *m, gtm_health_vote_cb_t cb, void *arg)
+{
+	m->vote = cb;
+	m->vote_arg = arg;
+	gtm_health_mon_revote(m);
+}
+
+void gtm_health_mon_revote(gtm_health_mon_t *m)
+{
+	arm(m->tick, GTM_HEALTH_TICK_MS);
+}
+
+size_t gtm_health_mon_ntargets(const gtm_health_mon_t *m)
+{
+	return m->ntargets;
+}
+
+const char *gtm_health_mon_target_key(const gtm_health_mon_t *m, size_t i)
+{
+	return m->targets[i].vkey;
+}
+
+chk_state_t gtm_health_mon_target_state(const gtm_health_mon_t *m, size_t i)
+{
+	return m->targets[i].state;
+}
+
 size_t gtm_health_mon_unknown(const gtm_health_mon_t *m)
 {
 	size_t n = 0;
@@ -778,7 +846,12 @@ void gtm_health_mon_list(const gtm_health_mon_t *m, gtm_health_list_t *out)
 			o->probe_port = tg->port;
 			o->target = t;
 			o->state = tg->state;
+			o->voted = tg->eff;
+			o->vote_key = tg->vkey;
 			o->since_ms = st.changed_at_ms ? st.changed_at_ms : tg->since_ms;
+			/* A change made by the observers' vote: its own time. */
+			if (m->vote && tg->eff_since_ms > o->since_ms)
+				o->since_ms = tg->eff_since_ms;
 			o->reason = st.reason;
 			o->change_reason = st.change_reason;
 			o->latency_ms = st.latency_ms;

@@ -101,6 +101,23 @@ void gtm_health_mon_free(gtm_health_mon_t *m);
 /* The table for gtm_build_snapshot(); valid until the next tick or free. */
 const gtm_health_t *gtm_health_mon_table(const gtm_health_mon_t *m);
 
+/*
+ * Cluster voting (gtm/cluster.h).  With a vote function, what the answers
+ * use for a target is vote(key, own state) instead of the own state: `key`
+ * is "<vote hash> <probe address> <port>", the same on every node probing
+ * the same thing (gtm_check_vote_hash leaves out the source address).
+ * A change of the effective state from the own one is logged.  NULL
+ * turns voting off.  Either way the table is recomputed at the next tick.
+ */
+typedef chk_state_t (*gtm_health_vote_cb_t)(const char *key, chk_state_t own, void *arg);
+void gtm_health_mon_set_vote(gtm_health_mon_t *m, gtm_health_vote_cb_t cb, void *arg);
+/* The votes changed: recompute the table (and publish) at the next tick. */
+void gtm_health_mon_revote(gtm_health_mon_t *m);
+/* The distinct probe targets, with their vote keys and own states. */
+size_t gtm_health_mon_ntargets(const gtm_health_mon_t *m);
+const char *gtm_health_mon_target_key(const gtm_health_mon_t *m, size_t i);
+chk_state_t gtm_health_mon_target_state(const gtm_health_mon_t *m, size_t i);
+
 /* Targets still without a verdict (for health.unknown = "wait"). */
 size_t gtm_health_mon_unknown(const gtm_health_mon_t *m);
 
@@ -121,7 +138,10 @@ typedef struct gtm_endpoint_health {
 	const char *probe_addr;  /* probed address (borrowed) */
 	uint16_t probe_port;     /* probed port (0: exec without a port) */
 	uint32_t target;         /* the probe target (shared by equal probes) */
-	chk_state_t state;       /* unknown, down, up */
+	chk_state_t state;       /* unknown, down, up: this node's own probes */
+	chk_state_t voted;       /* what the answers use: the observers' vote in a
+	                          * cluster (gtm/cluster.h), else `state` */
+	const char *vote_key;    /* the target's key among the observers (borrowed) */
 	int64_t since_ms;        /* wall clock (ms) of the last change, restored from
 	                          * the state file until it changes here; 0: never */
 	chk_reason_t reason;     /* of the last completed probe */
@@ -195,6 +215,10 @@ int gtm_health_state_write(const char *path, const gtm_health_record_t *r, size_
 
 /* The 64-bit parameter hash of check `c` (see the state file above). */
 uint64_t gtm_check_param_hash(const gtm_check_t *c);
+
+/* The same without the source address: a target's identity among the
+ * nodes of a cluster, which probe from their own addresses. */
+uint64_t gtm_check_vote_hash(const gtm_check_t *c);
 
 /* The port a probe of check `c` goes to for endpoint `ep`: its check_port,
  * else the check's port, else the type's default (http 80, https 443, dns

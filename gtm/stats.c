@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "dns/snapshot.h"
+#include "gtm/cluster.h"
 #include "gtm/daemon.h"
 #include "gtm/stats.h"
 
@@ -223,6 +224,21 @@ void gtm_stats_collect(gtm_metrics_sink_t *s, void *arg)
 			gtm_metrics_gauge(s, "controller.max_detect_ms", cs.max_detect_ms);
 			gtm_metrics_gauge(s, "controller.max_publish_ms", cs.max_publish_ms);
 		}
+	}
+	const gtm_cluster_t *cl = control ? gtm_control_cluster(control) : NULL;
+	if (cl != NULL) {
+		gtm_cluster_stats_t k;
+		gtm_cluster_stats(cl, &k);
+		gtm_metrics_gauge(s, "cluster.connected", k.connected ? 1 : 0);
+		gtm_metrics_gauge(s, "cluster.observers", (double)k.observers);
+		gtm_metrics_gauge(s, "cluster.revision", (double)k.revision);
+		gtm_metrics_counter(s, "cluster.writes", k.writes);
+		gtm_metrics_counter(s, "cluster.conflicts", k.conflicts);
+		gtm_metrics_counter(s, "cluster.write_errors", k.write_errors);
+		gtm_metrics_counter(s, "cluster.outages", k.outages);
+		gtm_metrics_counter(s, "cluster.admin_updates", k.admin_updates);
+		if (k.last_propagation_ms >= 0)
+			gtm_metrics_gauge(s, "cluster.last_propagation_ms", (double)k.last_propagation_ms);
 	}
 	if (admin != NULL && conf != NULL && gtm_admin_conf(admin) == conf) {
 		size_t ev = 0;

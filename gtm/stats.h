@@ -36,6 +36,10 @@
  *   controller.evacuations       counter: automatic city evacuations (the
  *                                controller's), plus src->evacuations
  *   controller.evacuated         gauge: cities evacuated now (admin state)
+ *   cluster.connected  cluster.observers  cluster.revision  gauges (cluster mode:
+ *     in sync with etcd 0/1, live observers, admin state revision)
+ *   cluster.writes  .conflicts  .write_errors  .outages  .admin_updates   counters
+ *   cluster.last_propagation_ms  gauge: the last admin change, written -> adopted here
  *   controller.{evacuations_suppressed,site_failovers,failbacks,promotions,
  *               updates}         counters (gtm_control_stats)
  *   controller.{services_degraded,services_last_resort,held_down,

@@ -13,7 +13,8 @@ build=(build-essential cmake pkg-config libldns-dev libevent-dev libconfig-dev
        liburcu-dev libcmocka-dev libmaxminddb-dev libmaxmind-db-writer-perl libssl-dev
        libjansson-dev)
 test=(knot-dnsutils dnsutils python3 iproute2 procps groff-base openssl
-      graphite-carbon python3-whisper prometheus curl nftables dnsperf)
+      graphite-carbon python3-whisper prometheus curl nftables dnsperf
+      etcd-server etcd-client)
 fuzz=(clang libclang-rt-14-dev)
 bench=(dnsperf nsd gdnsd util-linux npm)
 package=(debhelper dpkg-dev fakeroot)

@@ -13,7 +13,7 @@ ok() { echo "ok   $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 
 want="active-standby mutual-backup same-city-active-active two-sites-three-centres
-      cross-city-active-active cross-city-multi-active unit-based cold-standby"
+      cross-city-active-active cross-city-multi-active unit-based cold-standby cluster"
 for name in $want; do
 	[ -f "$GTM_SRCDIR/etc/samples/$name.conf" ] && ok "sample $name exists" || bad "no etc/samples/$name.conf"
 done

@@ -903,6 +903,66 @@ static void test_save_failure_keeps_change(void **state)
 	free(w);
 }
 
+/* Cluster mode: propose computes without changing; adopt and replace_json
+ * take a state; a bad state changes nothing. */
+static void test_propose_adopt_replace(void **state)
+{
+	(void)state;
+	world_t *w = world_new();
+	char *sf = path_in_tmp("propose.state"), *hf = path_in_tmp("propose.history");
+	unlink(sf);
+	unlink(hf);
+	gtm_admin_t *a = gtm_admin_new(&w->conf, sf, hf);
+	gtm_admin_action_t x = act(GTM_ADMIN_DRAIN, "bj-a");
+	x.propose = true;
+	gtm_admin_result_t res;
+	assert_int_equal(gtm_admin_apply(a, &x, T0, NULL, NULL, &res), 0);
+	assert_true(res.changed);
+	assert_non_null(res.preview);
+	assert_string_equal(res.message, "site bj-a: admin active -> drained");
+	assert_int_equal(json_array_size(res.history), 1);
+	json_t *rec = json_array_get(res.history, 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "op")), "drain");
+	assert_string_equal(json_string_value(json_object_get(rec, "new")), "drained");
+	/* nothing changed, written or saved yet */
+	assert_true(gtm_admin_site_factor(a, BJ_A, T0) == 1.0);
+	assert_int_equal(access(hf, F_OK), -1);
+	assert_int_equal(access(sf, F_OK), -1);
+	assert_false(res.saved);
+	/* adopt: the preview's state here, saved, still no history line */
+	gtm_admin_adopt(a, res.preview);
+	assert_true(gtm_admin_site_factor(a, BJ_A, T0) == 0.0);
+	assert_int_equal(access(sf, F_OK), 0);
+	assert_int_equal(access(hf, F_OK), -1);
+	gtm_admin_result_clear(&res);
+
+	/* replace with another node's state: bj-a back, beijing evacuated */
+	json_error_t jerr;
+	json_t *other = json_loads("{\"version\":1,\"sites\":{},\"cities\":{\"beijing\":"
+	                           "{\"evacuated\":true,\"since\":5,\"user\":\"ops\",\"uid\":7}},"
+	                           "\"services\":{}}", 0, &jerr);
+	assert_non_null(other);
+	char err[256];
+	assert_int_equal(gtm_admin_replace_json(a, other, "test", err, sizeof(err)), 0);
+	json_decref(other);
+	assert_true(gtm_admin_site_factor(a, BJ_A, T0) == 1.0);
+	assert_true(gtm_admin_city_evacuated(a, BJ));
+	/* a bad one: refused, nothing changes */
+	json_t *bad = json_loads("{\"version\":9}", 0, &jerr);
+	assert_int_equal(gtm_admin_replace_json(a, bad, "test", err, sizeof(err)), GTM_EPARSE);
+	json_decref(bad);
+	assert_true(gtm_admin_city_evacuated(a, BJ));
+	/* the state file follows (a restart without etcd starts from it) */
+	gtm_admin_t *b = gtm_admin_new(&w->conf, sf, NULL);
+	assert_int_equal(gtm_admin_load(b), 0);
+	assert_true(gtm_admin_city_evacuated(b, BJ));
+	gtm_admin_free(b);
+	gtm_admin_free(a);
+	free(sf);
+	free(hf);
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -921,6 +981,7 @@ int main(void)
 		cmocka_unit_test(test_rebind),
 		cmocka_unit_test(test_json_glue),
 		cmocka_unit_test(test_save_failure_keeps_change),
+		cmocka_unit_test(test_propose_adopt_replace),
 	};
 	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -678,6 +678,81 @@ static void test_policy_key_errors(void **state)
 		NULL);
 }
 
+/* The cluster group: every key read and normalised, then the defaults
+ * (node: the host name), then the group's absence. */
+static void test_cluster(void **state)
+{
+	gtm_conf_t *c = conf_load_ok(ZONE
+		"cluster = {\n"
+		"  node = \"gtm-1.bj_a\";\n"
+		"  etcd = [ \"http://127.0.0.1:2379\", \"HTTP://[2001:DB8:0::1]:02379/\",\n"
+		"           \"http://Etcd-3.Example.NET.:65535\" ];\n"
+		"  prefix = \"/gtm/prod\";\n"
+		"  lease = 300;\n"
+		"  timeout = 0.25;\n"
+		"  health_quorum = 64;\n"
+		"};\n");
+	const gtm_cluster_conf_t *cc = &c->cluster;
+	assert_true(cc->enabled);
+	assert_string_equal(cc->node, "gtm-1.bj_a");
+	assert_int_equal(cc->netcd, 3);
+	assert_string_equal(cc->etcd[0], "http://127.0.0.1:2379");
+	assert_string_equal(cc->etcd[1], "http://[2001:db8::1]:2379");
+	assert_string_equal(cc->etcd[2], "http://etcd-3.example.net:65535");
+	assert_string_equal(cc->prefix, "/gtm/prod/");
+	assert_int_equal(cc->lease_s, 300);
+	assert_true(cc->timeout_s == 0.25);
+	assert_int_equal(cc->timeout_ms, 250);
+	assert_int_equal(cc->health_quorum, 64);
+	gtm_conf_free(c);
+
+	char host[256] = { 0 };
+	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+	c = conf_load_ok(ZONE "cluster = { etcd = ( \"http://localhost:2379/\" ); };\n");
+	cc = &c->cluster;
+	assert_true(cc->enabled);
+	assert_string_equal(cc->node, host);
+	assert_int_equal(cc->netcd, 1);
+	assert_string_equal(cc->etcd[0], "http://localhost:2379");
+	assert_string_equal(cc->prefix, "/gtm/");
+	assert_int_equal(cc->lease_s, 5);
+	assert_true(cc->timeout_s == 2.0);
+	assert_int_equal(cc->timeout_ms, 2000);
+	assert_int_equal(cc->health_quorum, 0);
+	gtm_conf_free(c);
+
+	c = conf_load_ok(ZONE);
+	cc = &c->cluster;
+	assert_false(cc->enabled);
+	assert_null(cc->node);
+	assert_null(cc->etcd);
+	assert_int_equal(cc->netcd, 0);
+	assert_string_equal(cc->prefix, "/gtm/");
+	assert_int_equal(cc->lease_s, 5);
+	assert_int_equal(cc->timeout_ms, 2000);
+	assert_int_equal(cc->health_quorum, 0);
+	gtm_conf_free(c);
+
+	conf_expect_errors(ZONE
+		"cluster = {\n"
+		"  node = \"gtm 1\";\n"
+		"  etcd = [ \"https://127.0.0.1:2379\", \"http://a:1\", \"http://A:1/\" ];\n"
+		"  prefix = \"gtm\"; lease = 2.5; timeout = 61; health_quorum = 65; peers = 3;\n"
+		"};\n",
+		"3: cluster.node 'gtm 1' is not valid (use letters, digits, '.', '-' and '_', at most 63)",
+		"4: cluster.etcd: 'https://127.0.0.1:2379' uses https, but TLS to etcd is not supported yet "
+		"(use http:// to a local etcd proxy such as etcd grpc-proxy, or to etcd on a private network)",
+		"4: cluster.etcd: duplicate endpoint 'http://A:1/' (first at line 4)",
+		"5: unknown key 'peers' in cluster",
+		"5: cluster.prefix must start with '/' (got 'gtm')",
+		"5: cluster.lease must be an integer",
+		"5: cluster.timeout must be between 0.1 and 60 (got 61)",
+		"5: cluster.health_quorum must be between 0 and 64 (got 65)",
+		NULL);
+	conf_expect_errors(ZONE "cluster = { node = \"gtm1\"; };\n",
+		"2: cluster has no 'etcd'", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -701,6 +776,7 @@ int main(void)
 		cmocka_unit_test(test_geo_keys),
 		cmocka_unit_test(test_geo_errors),
 		cmocka_unit_test(test_policy_key_errors),
+		cmocka_unit_test(test_cluster),
 	};
 	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

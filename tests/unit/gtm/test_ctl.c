@@ -37,6 +37,7 @@ typedef struct fixture {
 	char *path;
 	gtm_ctl_peer_t last_peer;
 	int calls;
+	gtm_ctl_defer_t *defer;   /* h_later's */
 } fixture_t;
 
 static json_t *h_echo(const json_t *req, const gtm_ctl_peer_t *peer, void *arg)
@@ -58,6 +59,15 @@ static json_t *h_fail(const json_t *req, const gtm_ctl_peer_t *peer, void *arg)
 	return gtm_ctl_refused("drain refused: %s", "no serving site left");
 }
 
+/* A reply that comes later (as an action waiting for etcd). */
+static json_t *h_later(const json_t *req, const gtm_ctl_peer_t *peer, void *arg)
+{
+	fixture_t *f = arg;
+	(void)req;
+	f->defer = gtm_ctl_defer(peer);
+	return NULL;
+}
+
 static fixture_t *fixture_new(const gtm_ctl_opts_t *extra)
 {
 	fixture_t *f = gtm_xcalloc(1, sizeof(*f));
@@ -74,6 +84,7 @@ static fixture_t *fixture_new(const gtm_ctl_opts_t *extra)
 	gtm_ctl_register(f->ctl, "echo", h_echo, f);
 	gtm_ctl_register(f->ctl, "null", h_null, f);
 	gtm_ctl_register(f->ctl, "fail", h_fail, f);
+	gtm_ctl_register(f->ctl, "later", h_later, f);
 	return f;
 }
 
@@ -213,6 +224,58 @@ static void test_pipelined(void **state)
 	exchange(f, fd, "\n", "{\"echo\":\"tail\",\"ok\":true}\n", 1);
 	close(fd);
 	fixture_free(f);
+}
+
+/* Runs the loop for ~200 ms and says whether anything came on `fd`. */
+static bool quiet(fixture_t *f, int fd)
+{
+	for (int i = 0; i < 20; i++) {
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 10) > 0)
+			return false;
+	}
+	return true;
+}
+
+static void test_deferred(void **state)
+{
+	(void)state;
+	fixture_t *f = fixture_new(NULL);
+	int fd = client_connect(f->path);
+	/* The deferred reply holds back the requests behind it. */
+	const char *two = "{\"cmd\":\"later\",\"id\":7}\n{\"cmd\":\"echo\",\"value\":1}\n";
+	send_all(fd, two, strlen(two));
+	assert_true(quiet(f, fd));
+	assert_non_null(f->defer);
+	assert_int_equal(f->calls, 0);
+	gtm_ctl_complete(f->defer, json_pack("{s:s}", "done", "yes"));
+	f->defer = NULL;
+	bool eof;
+	char *got = pump(f, fd, 2, &eof);
+	assert_string_equal(got, "{\"done\":\"yes\",\"ok\":true,\"id\":7}\n{\"echo\":1,\"ok\":true}\n");
+	free(got);
+	assert_int_equal(f->calls, 1);
+	/* The client goes away before the reply: completing only frees. */
+	send_all(fd, "{\"cmd\":\"later\"}\n", strlen("{\"cmd\":\"later\"}\n"));
+	assert_true(quiet(f, fd));
+	assert_non_null(f->defer);
+	close(fd);
+	for (int i = 0; i < 5; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	gtm_ctl_complete(f->defer, json_pack("{s:b}", "late", 1));
+	for (int i = 0; i < 5; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	/* The server freed while a reply is pending. */
+	fd = client_connect(f->path);
+	f->defer = NULL;
+	send_all(fd, "{\"cmd\":\"later\"}\n", strlen("{\"cmd\":\"later\"}\n"));
+	assert_true(quiet(f, fd));
+	assert_non_null(f->defer);
+	gtm_ctl_defer_t *d = f->defer;
+	fixture_free(f);
+	gtm_ctl_complete(d, json_object());
+	close(fd);
 }
 
 static void test_line_too_long(void **state)
@@ -600,6 +663,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_reply),
 		cmocka_unit_test(test_pipelined),
+		cmocka_unit_test(test_deferred),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_client_cap),
 		cmocka_unit_test(test_idle_timeout),
