@@ -53,6 +53,11 @@
  *   through to the service's fallback.
  *   refused: {"ok":false,"refused":true,"error":"drain refused: service
  *             www.example.com would have no serving site (--force overrides)"}
+ *   Cluster mode (gtm/cluster.h): an action may carry "if_revision":N (refused
+ *   unless the shared admin state is at revision N); the reply comes once etcd
+ *   has the change and adds "revision"; a change that lost a race is
+ *   {"ok":false,"conflict":true,"error":"conflict: ..."}; etcd unreachable is
+ *   {"ok":false,"error":"etcd is unreachable (...): nothing was changed ..."}.
  *
  * Queries:
  *   {"cmd":"status"} -> {"ok":true,"time":ms,
@@ -65,7 +70,9 @@
  *               "since":ms,"reason":R,"user":U,"uid":n}],
  *     "cities":[{"name","evacuated":bool,"since","reason","user","uid"}],
  *     "services":[{"name","policy","master" (global only: the effective master),
- *                  "promoted":bool, "state":"normal"|"degraded"|"failopen"}]}
+ *                  "promoted":bool, "state":"normal"|"degraded"|"failopen"}],
+ *     cluster mode only: "cluster":{gtm_cluster_status_json()} and in each site
+ *     "observers":{"gtm1":"up"|"down"|"partial"|"unknown",...} (each node's view)}
  *   {"cmd":"explain","name":N,"client":IP,"ecs":"1.2.3.0/24" (optional)} ->
  *     {"ok":true,"name","client","ecs",
  *      "location":{"country","continent","subdivision","lat","lon","network"},

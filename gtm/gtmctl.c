@@ -316,12 +316,14 @@ static void print_cluster(const json_t *r)
 		return;
 	char t[64];
 	const char *etcd = str(cl, "etcd", "?");
+	char quorum[48];
+	if (json_is_integer(json_object_get(cl, "quorum")))
+		snprintf(quorum, sizeof(quorum), "%.0f observers", num(cl, "quorum", 0));
+	else
+		snprintf(quorum, sizeof(quorum), "%s", str(cl, "quorum", "majority"));
 	printf("\ncluster: node %s, etcd %s (%s) since %s, admin revision %.0f, health quorum %s\n",
 	       str(cl, "node", "?"), etcd, str(cl, "member", "?"), fmt_time(num(cl, "since", 0), t, sizeof(t)),
-	       num(cl, "revision", 0), json_is_integer(json_object_get(cl, "quorum"))
-	       ? "" : str(cl, "quorum", "majority"));
-	if (json_is_integer(json_object_get(cl, "quorum")))
-		printf("  (health quorum: %.0f observers)\n", num(cl, "quorum", 0));
+	       num(cl, "revision", 0), quorum);
 	if (strcmp(etcd, "connected") != 0)
 		printf("  NOT IN SYNC: %s; serving the last admin state and this node's own probes; "
 		       "admin changes are refused\n", str(cl, "error", "etcd not reached yet"));
@@ -376,6 +378,10 @@ static void print_history(const json_t *r)
 			snprintf(by, sizeof(by), "%s", str(e, "user", ""));
 		else
 			snprintf(by, sizeof(by), "uid %d", (int)num(e, "uid", -1));
+		if (str(e, "node", NULL)) {   /* cluster mode: where it was made */
+			size_t l = strlen(by);
+			snprintf(by + l, sizeof(by) - l, "@%s", str(e, "node", ""));
+		}
 		char extra[160] = "";
 		if (json_is_true(json_object_get(e, "force")))
 			snprintf(extra, sizeof(extra), " [forced]");

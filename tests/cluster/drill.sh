@@ -274,6 +274,8 @@ for i in 0 1 2; do
 	wait_answer "$i" "$ALL3" 5 || die "node $((i + 1)) does not answer bj-a + bj-b ($(current_answer "$i"))"
 done
 ok "every node answers $ALL3"
+ctl 1 reload >"$WORK/reload.out" 2>&1 || { cat "$WORK/reload.out"; fail "gtmctl reload on node 1 failed"; }
+wait_for 5 all_synced && ok "node 1 reloaded, still in sync" || fail "node 1 out of sync after a reload"
 
 # ------------------------------------------------------------ 2. drain propagation
 
@@ -299,6 +301,8 @@ lc=$(cluster_field 3 "j['last_change']['node'] + ' ' + j['last_change']['message
 case $lc in gtm1*bj-a*) ok "node 3 names the change: $lc" ;; *) fail "node 3's last change: '$lc'" ;; esac
 grep -q '"node":"gtm1"' "$WORK/n3/history.jsonl" && ok "node 3's history has gtm1's drain" ||
 	fail "node 3's history file has no record from gtm1"
+ctl 3 history | grep -q "root@gtm1 *drain" && ok "gtmctl history on node 3 shows root@gtm1's drain" ||
+	fail "gtmctl history on node 3: $(ctl 3 history | tail -2)"
 ectl get --prefix /gtm-drill/history/ --print-value-only | grep -q '"op":"drain"' &&
 	ok "the history is in etcd" || fail "no drain record under /gtm-drill/history/ in etcd"
 ctl 2 undrain bj-a >/dev/null || fail "undrain on node 2 failed"
