@@ -58,6 +58,7 @@ struct gtm_cluster {
 	char *k_admin, *k_hist, *k_obs, *k_self;
 
 	cl_state_t state;
+	bool closing;            /* gtm_cluster_free: callbacks only free */
 	bool outage;             /* etcd unreachable (logged once per outage) */
 	uint64_t gen;            /* bumped at every (re)start: stale replies are ignored */
 	int64_t since;           /* ms: the current state's start */
@@ -355,7 +356,7 @@ static void publish_done(int rc, const json_t *reply, const char *err, void *arg
 	pub_ctx_t *p = arg;
 	gtm_cluster_t *cl = p->cl;
 	(void)reply;
-	if (p->gen == cl->gen) {
+	if (p->gen == cl->gen && !cl->closing) {
 		cl->pub_busy = false;
 		if (rc == 0) {
 			json_decref(cl->published);
@@ -452,7 +453,7 @@ static gtm_cluster_t *reply_for(void *arg, int rc, const char *err)
 {
 	gen_ctx_t *g = arg;
 	gtm_cluster_t *cl = g->cl;
-	bool current = g->gen == cl->gen;
+	bool current = g->gen == cl->gen && !cl->closing;
 	free(g);
 	if (!current)
 		return NULL;
@@ -583,9 +584,9 @@ static void watch_cb(const json_t *res, const char *err, void *arg)
  * in or another node was first, the watch brings the outcome. */
 static void initial_done(int rc, const json_t *reply, const char *err, void *arg)
 {
+	gtm_cluster_t *cl = arg;
 	(void)reply;
-	(void)arg;
-	if (rc != 0)
+	if (rc != 0 && !cl->closing)
 		log_warn("cluster, initial admin state not written (%s)", err);
 }
 
@@ -620,7 +621,7 @@ static void sync_done(int rc, const json_t *reply, const char *err, void *arg)
 			                         "mod_revision", "0", "success", "request_put", "key",
 			                         b64s(cl->k_admin), "value", b64s(text));
 			free(text);
-			gtm_etcd_call(cl->etcd, "/v3/kv/txn", body, initial_done, NULL);
+			gtm_etcd_call(cl->etcd, "/v3/kv/txn", body, initial_done, cl);
 		}
 		json_decref(state);
 		cl->admin_rev = 0;
@@ -734,6 +735,10 @@ static void write_done(int rc, const json_t *reply, const char *err, void *arg)
 {
 	write_op_t *w = arg;
 	gtm_cluster_t *cl = w->cl;
+	if (cl->closing) {
+		write_finish(w, GTM_EIO, "gtmd is stopping");
+		return;
+	}
 	if (rc == GTM_EIO) {
 		if (++w->attempts < cl->netcd + 2) {
 			log_info("cluster, admin write: %s; trying %s", err, gtm_etcd_member(cl->etcd));
@@ -984,11 +989,12 @@ void gtm_cluster_free(gtm_cluster_t *cl)
 {
 	if (cl == NULL)
 		return;
-	while (cl->writes)
+	cl->closing = true;
+	gtm_etcd_free(cl->etcd);   /* writes in flight finish in write_done */
+	while (cl->writes)         /* those waiting to retry */
 		write_finish(cl->writes, GTM_EIO, "gtmd is stopping");
 	if (cl->health)
 		gtm_health_mon_set_vote(cl->health, NULL, NULL);
-	gtm_etcd_free(cl->etcd);
 	event_free(cl->retry_ev);
 	event_free(cl->keepalive_ev);
 	event_free(cl->grace_ev);

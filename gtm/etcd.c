@@ -557,11 +557,18 @@ void gtm_etcd_free(gtm_etcd_t *e)
 {
 	if (e == NULL)
 		return;
+	/* Each call's callback hears "canceled", so that its context can be
+	 * freed; none of them may start a new call now. */
 	while (e->calls) {
 		call_t *c = e->calls;
 		call_unlink(c);
-		evhttp_connection_free(c->conn);   /* frees its request, no callback */
+		evhttp_connection_free(c->conn);   /* frees its request without calling back */
+		gtm_etcd_cb_t cb = c->cb;
+		void *arg = c->arg;
+		char err[300];
+		snprintf(err, sizeof(err), "etcd %s: canceled", e->members[c->member].url);
 		free(c);
+		cb(GTM_EIO, NULL, err, arg);
 	}
 	if (e->w)
 		watch_free(e->w);

@@ -61,8 +61,9 @@ typedef void (*gtm_etcd_watch_cb_t)(const json_t *result, const char *err, void 
 gtm_etcd_t *gtm_etcd_new(struct event_base *base, char *const *urls, size_t n,
                          uint32_t timeout_ms, char *err, size_t errlen);
 
-/* Cancels every call and the watch (their callbacks are not called) and
- * frees.  NULL is a no-op. */
+/* Cancels every call, each callback then called with GTM_EIO ("canceled")
+ * so that it can free its context (it must not make a new call), and the
+ * watch (its callback is not called), and frees.  NULL is a no-op. */
 void gtm_etcd_free(gtm_etcd_t *e);
 
 /* The current member's URL. */
