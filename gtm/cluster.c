@@ -926,7 +926,8 @@ gtm_cluster_t *gtm_cluster_new(struct event_base *base, const gtm_conf_t *conf, 
                                void *arg, char *err, size_t errlen)
 {
 	const gtm_cluster_conf_t *cc = &conf->cluster;
-	gtm_etcd_t *etcd = gtm_etcd_new(base, cc->etcd, cc->netcd, cc->timeout_ms, err, errlen);
+	gtm_etcd_tls_t tls = { cc->ca_file, cc->cert_file, cc->key_file };
+	gtm_etcd_t *etcd = gtm_etcd_new(base, cc->etcd, cc->netcd, cc->timeout_ms, &tls, err, errlen);
 	if (etcd == NULL)
 		return NULL;
 	gtm_cluster_t *cl = gtm_xcalloc(1, sizeof(*cl));

@@ -193,9 +193,17 @@ typedef struct gtm_cluster_conf {
 	bool enabled;            /* the group is present */
 	char *node;              /* this node's name: letters, digits, '.', '-', '_',
 	                          * at most 63; default: the host name (gethostname) */
-	char **etcd;             /* client URLs "http://HOST:PORT" (at least one,
-	                          * no path, no https yet), config order */
+	char **etcd;             /* client URLs "http://HOST:PORT" or "https://HOST:PORT"
+	                          * (at least one, no path, one scheme for all),
+	                          * config order */
 	size_t netcd;
+	bool tls;                /* the URLs are https:// */
+	char *ca_file;           /* https: the CA that signed etcd's certificates,
+	                          * resolved against the config's folder; NULL:
+	                          * the system's store */
+	char *cert_file;         /* https: this node's client certificate (etcd's
+	                          * --client-cert-auth) and its key; both or neither */
+	char *key_file;
 	char *prefix;            /* key prefix, starts and ends with '/'; default
 	                          * "/gtm/" (a missing final '/' is added) */
 	uint32_t lease_s;        /* TTL of this node's verdicts in etcd (whole

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -80,12 +81,18 @@ static bool host_name_ok(const char *h, size_t len)
  */
 static const char *etcd_url(const char *v, char *out, size_t outlen)
 {
-	if (strncasecmp(v, "https://", 8) == 0)
-		return "uses https, but TLS to etcd is not supported yet (use http:// to a local "
-		       "etcd proxy such as etcd grpc-proxy, or to etcd on a private network)";
-	if (strncasecmp(v, "http://", 7) != 0)
-		return "is not an etcd URL (http://HOST:PORT)";
-	const char *a = v + 7;
+	const char *scheme;
+	size_t slen;
+	if (strncasecmp(v, "https://", 8) == 0) {
+		scheme = "https";
+		slen = 8;
+	} else if (strncasecmp(v, "http://", 7) == 0) {
+		scheme = "http";
+		slen = 7;
+	} else {
+		return "is not an etcd URL (http://HOST:PORT or https://HOST:PORT)";
+	}
+	const char *a = v + slen;
 	size_t len = strcspn(a, "/?#");
 	if (a[len] != '\0' && strcmp(a + len, "/") != 0)
 		return "has a path or query (write http://HOST:PORT only)";
@@ -154,7 +161,7 @@ static const char *etcd_url(const char *v, char *out, size_t outlen)
 	}
 	if (p < 1 || p > 65535)
 		return "has a PORT that is not between 1 and 65535";
-	snprintf(out, outlen, "http://%s:%lu", host, p);
+	snprintf(out, outlen, "%s://%s:%lu", scheme, host, p);
 	return NULL;
 }
 
@@ -198,11 +205,37 @@ static bool cluster_etcd(ctx_t *x, const config_setting_t *s, void *obj, scope_t
 			ok = false;
 			continue;
 		}
+		bool tls = strncmp(url, "https:", 6) == 0;
+		if (cc->netcd > 0 && tls != cc->tls) {
+			conf_err(x, e, "%setcd: '%s' mixes http:// and https:// (line %d); use one scheme for "
+			         "every member", sc->prefix, v, lines[0]);
+			ok = false;
+			continue;
+		}
+		cc->tls = tls;
 		lines[cc->netcd] = (int)config_setting_source_line(e);
 		cc->etcd[cc->netcd++] = gtm_xstrdup(url);
 	}
 	free(lines);
 	return ok;
+}
+
+/* ca_file, cert_file, key_file: resolved against the config's folder and
+ * readable now (gtmd reads them at start, as root or its own user). */
+static bool cluster_file(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc)
+{
+	gtm_cluster_conf_t *cc = obj;
+	const char *name = config_setting_name(s);
+	char **f = strcmp(name, "ca_file") == 0 ? &cc->ca_file
+	         : strcmp(name, "cert_file") == 0 ? &cc->cert_file : &cc->key_file;
+	char *full = conf_relative(x, *f);
+	free(*f);
+	*f = full;
+	if (access(full, R_OK) != 0) {
+		conf_err(x, s, "%s%s: cannot read %s (%s)", sc->prefix, name, full, strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 /* The prefix is used as it is in etcd keys, which are bytes: printable
@@ -232,6 +265,9 @@ static const ckey_t cluster_keys[] = {
 	K_INT("lease", gtm_cluster_conf_t, lease_s, 2, 300, 5),
 	K_NUM("timeout", gtm_cluster_conf_t, timeout_s, 0.1, 60, 0),
 	K_INT("health_quorum", gtm_cluster_conf_t, health_quorum, 0, 64, 0),
+	K_STR("ca_file", gtm_cluster_conf_t, ca_file, 1, PATH_MAX, 0, cluster_file),
+	K_STR("cert_file", gtm_cluster_conf_t, cert_file, 1, PATH_MAX, 0, cluster_file),
+	K_STR("key_file", gtm_cluster_conf_t, key_file, 1, PATH_MAX, 0, cluster_file),
 	{ 0 }
 };
 
@@ -275,6 +311,15 @@ void conf_section_cluster(ctx_t *x, const config_setting_t *s)
 	}
 	if (config_setting_get_member(s, "node") == NULL)
 		node_default(x, s, cc);
+	if ((cc->cert_file == NULL) != (cc->key_file == NULL))
+		conf_err(x, config_setting_get_member(s, cc->cert_file ? "cert_file" : "key_file"),
+		         "cluster: cert_file and key_file go together (the client certificate and its key)");
+	static const char *const tls_keys[] = { "ca_file", "cert_file", "key_file" };
+	for (size_t i = 0; i < 3 && cc->netcd > 0 && !cc->tls; i++) {
+		const config_setting_t *k = config_setting_get_member(s, tls_keys[i]);
+		if (k)
+			conf_err(x, k, "cluster: %s applies to https:// etcd URLs only", tls_keys[i]);
+	}
 	cc->timeout_ms = conf_secs_ms(cc->timeout_s);
 }
 
@@ -295,4 +340,7 @@ void conf_cluster_free(gtm_conf_t *c)
 		free(cc->etcd[i]);
 	free(cc->etcd);
 	free(cc->prefix);
+	free(cc->ca_file);
+	free(cc->cert_file);
+	free(cc->key_file);
 }

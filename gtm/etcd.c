@@ -11,9 +11,15 @@
  * from inside its own callbacks, so it goes to a graveyard that a
  * zero-delay timer empties.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +38,8 @@ typedef struct member {
 	char *url;
 	char *host;
 	uint16_t port;
+	bool tls;
+	bool host_is_ip;
 } member_t;
 
 typedef struct call {
@@ -43,6 +51,7 @@ typedef struct call {
 	size_t member;
 	enum evhttp_request_error error;
 	bool failed;             /* the error callback ran */
+	char tls_err[160];       /* what OpenSSL said, if anything */
 	struct call *prev, *next;
 } call_t;
 
@@ -63,6 +72,7 @@ struct gtm_etcd {
 	member_t *members;
 	size_t nmembers, cur;
 	uint32_t timeout_ms;
+	SSL_CTX *ssl;            /* https members; NULL: none */
 	call_t *calls;
 	size_t ncalls;
 	watch_t *w;              /* the watch; NULL: none */
@@ -176,11 +186,13 @@ json_t *gtm_etcd_prefix_end(const char *prefix)
 
 static int parse_url(const char *url, member_t *m, char *err, size_t errlen)
 {
-	const char *p = strncmp(url, "http://", 7) == 0 ? url + 7 : NULL;
+	const char *p = strncmp(url, "http://", 7) == 0 ? url + 7
+	              : strncmp(url, "https://", 8) == 0 ? url + 8 : NULL;
 	if (p == NULL) {
-		snprintf(err, errlen, "etcd URL %s: only http:// is supported", url);
+		snprintf(err, errlen, "etcd URL %s: expected http://HOST:PORT or https://HOST:PORT", url);
 		return GTM_EINVAL;
 	}
+	m->tls = url[4] == 's';
 	const char *colon;
 	size_t hlen;
 	if (*p == '[') {
@@ -211,6 +223,8 @@ static int parse_url(const char *url, member_t *m, char *err, size_t errlen)
 	memcpy(m->host, p, hlen);
 	m->host[hlen] = '\0';
 	m->port = (uint16_t)port;
+	unsigned char buf[16];
+	m->host_is_ip = inet_pton(AF_INET, m->host, buf) == 1 || inet_pton(AF_INET6, m->host, buf) == 1;
 	return 0;
 }
 
@@ -240,8 +254,56 @@ static void conn_bury(gtm_etcd_t *e, struct evhttp_connection *c)
 	evtimer_add(e->reap, &zero);
 }
 
+/* The last OpenSSL error as text. */
+static void ssl_error(char *buf, size_t len)
+{
+	unsigned long code = ERR_get_error();
+	if (code)
+		ERR_error_string_n(code, buf, len);
+	else
+		snprintf(buf, len, "%s", strerror(errno));
+	ERR_clear_error();
+}
+
+static SSL_CTX *tls_ctx_new(const gtm_etcd_tls_t *tls, char *err, size_t errlen)
+{
+	char why[256];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		ssl_error(why, sizeof(why));
+		snprintf(err, errlen, "TLS: %s", why);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	const char *ca = tls ? tls->ca_file : NULL;
+	if ((ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL) : SSL_CTX_set_default_verify_paths(ctx)) != 1) {
+		ssl_error(why, sizeof(why));
+		snprintf(err, errlen, "TLS: CA %s cannot be loaded (%s)", ca ? ca : "(system store)", why);
+		goto fail;
+	}
+	if (tls && tls->cert_file) {
+		if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert_file) != 1) {
+			ssl_error(why, sizeof(why));
+			snprintf(err, errlen, "TLS: certificate %s cannot be loaded (%s)", tls->cert_file, why);
+			goto fail;
+		}
+		if (SSL_CTX_use_PrivateKey_file(ctx, tls->key_file, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1) {
+			ssl_error(why, sizeof(why));
+			snprintf(err, errlen, "TLS: key %s cannot be loaded or does not match %s (%s)",
+			         tls->key_file, tls->cert_file, why);
+			goto fail;
+		}
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
 gtm_etcd_t *gtm_etcd_new(struct event_base *base, char *const *urls, size_t n,
-                         uint32_t timeout_ms, char *err, size_t errlen)
+                         uint32_t timeout_ms, const gtm_etcd_tls_t *tls, char *err, size_t errlen)
 {
 	if (n == 0) {
 		snprintf(err, errlen, "no etcd URL");
@@ -257,6 +319,13 @@ gtm_etcd_t *gtm_etcd_new(struct event_base *base, char *const *urls, size_t n,
 			return NULL;
 		}
 		e->nmembers++;
+		if (e->members[i].tls && e->ssl == NULL) {
+			e->ssl = tls_ctx_new(tls, err, errlen);
+			if (e->ssl == NULL) {
+				gtm_etcd_free(e);
+				return NULL;
+			}
+		}
 	}
 	e->reap = evtimer_new(base, reap_cb, e);
 	return e;
@@ -280,7 +349,30 @@ size_t gtm_etcd_pending(const gtm_etcd_t *e)
 static struct evhttp_connection *connect_to(gtm_etcd_t *e, size_t member, uint32_t timeout_ms)
 {
 	const member_t *m = &e->members[member];
-	struct evhttp_connection *c = evhttp_connection_base_new(e->base, NULL, m->host, m->port);
+	struct evhttp_connection *c;
+	if (m->tls) {
+		/* The member's certificate must name the host we dialled. */
+		SSL *ssl = SSL_new(e->ssl);
+		if (ssl == NULL)
+			return NULL;
+		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+		if (m->host_is_ip) {
+			X509_VERIFY_PARAM_set1_ip_asc(vp, m->host);
+		} else {
+			X509_VERIFY_PARAM_set1_host(vp, m->host, 0);
+			SSL_set_tlsext_host_name(ssl, m->host);
+		}
+		struct bufferevent *bev = bufferevent_openssl_socket_new(
+			e->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (bev == NULL) {
+			SSL_free(ssl);
+			return NULL;
+		}
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		c = evhttp_connection_base_bufferevent_new(e->base, NULL, bev, m->host, m->port);
+	} else {
+		c = evhttp_connection_base_new(e->base, NULL, m->host, m->port);
+	}
 	if (c == NULL)
 		return NULL;
 	struct timeval tv = { (time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000 };
@@ -329,11 +421,25 @@ static void call_unlink(call_t *c)
 	e->ncalls--;
 }
 
+/* Why a TLS connection failed ("certificate verify failed"), or "". */
+static void tls_why(struct evhttp_connection *conn, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	unsigned long code = bev ? bufferevent_get_openssl_error(bev) : 0;
+	if (code) {
+		snprintf(buf, len, "TLS: ");
+		ERR_error_string_n(code, buf + 5, len - 5);
+	}
+}
+
 static void call_error_cb(enum evhttp_request_error er, void *arg)
 {
 	call_t *c = arg;
 	c->failed = true;
 	c->error = er;
+	if (c->e->members[c->member].tls)
+		tls_why(c->conn, c->tls_err, sizeof(c->tls_err));
 }
 
 /* etcd's gRPC codes that mean "try again, maybe elsewhere": Unavailable
@@ -354,8 +460,8 @@ static void call_done_cb(struct evhttp_request *req, void *arg)
 	int rc = 0;
 	int code = req ? evhttp_request_get_response_code(req) : 0;
 	if (req == NULL || code == 0 || c->failed) {
-		snprintf(err, sizeof(err), "etcd %s: %s", m->url,
-		         c->failed ? error_name(c->error) : "no reply");
+		snprintf(err, sizeof(err), "etcd %s: %s%s%s", m->url,
+		         c->failed ? error_name(c->error) : "no reply", c->tls_err[0] ? ", " : "", c->tls_err);
 		rc = GTM_EIO;
 	} else {
 		struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -585,5 +691,7 @@ void gtm_etcd_free(gtm_etcd_t *e)
 		free(e->members[i].host);
 	}
 	free(e->members);
+	if (e->ssl)
+		SSL_CTX_free(e->ssl);
 	free(e);
 }

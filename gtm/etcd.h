@@ -1,7 +1,9 @@
 /*
  * A small etcd v3 client on libevent: the JSON gateway of etcd (POST
  * /v3/kv/range, /v3/kv/txn, /v3/lease/grant, /v3/lease/keepalive,
- * /v3/watch ...), spoken over plain HTTP/1.1 with evhttp.  gtm/cluster.c
+ * /v3/watch ...), spoken over HTTP/1.1 with evhttp, in clear or over TLS
+ * (OpenSSL bufferevents, the server certificate verified, optionally a
+ * client certificate).  gtm/cluster.c
  * is its only user.
  *
  * Why the gateway and not gRPC: Debian has no C client for etcd's gRPC
@@ -53,13 +55,26 @@ typedef void (*gtm_etcd_cb_t)(int rc, const json_t *reply, const char *err, void
  * the stream has ended, with the reason in `err`. */
 typedef void (*gtm_etcd_watch_cb_t)(const json_t *result, const char *err, void *arg);
 
+/* TLS to etcd (https:// URLs): the CA that signed the members'
+ * certificates (NULL: the system's store) and, for etcd's
+ * --client-cert-auth, this client's certificate chain and key (PEM; NULL:
+ * none).  The member's certificate must name the URL's host (DNS name or
+ * IP address). */
+typedef struct gtm_etcd_tls {
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+} gtm_etcd_tls_t;
+
 /*
- * A client for `urls` ("http://HOST:PORT", as gtm/conf_cluster.c checks
- * them; copied), every call limited to `timeout_ms`.  NULL with a message
- * in `err` when a URL cannot be parsed.
+ * A client for `urls` ("http://HOST:PORT" or "https://HOST:PORT", as
+ * gtm/conf_cluster.c checks them; copied), every call limited to
+ * `timeout_ms`; `tls` (may be NULL) is read now for https URLs.  NULL with
+ * a message in `err` when a URL cannot be parsed or the TLS files cannot be
+ * loaded.
  */
 gtm_etcd_t *gtm_etcd_new(struct event_base *base, char *const *urls, size_t n,
-                         uint32_t timeout_ms, char *err, size_t errlen);
+                         uint32_t timeout_ms, const gtm_etcd_tls_t *tls, char *err, size_t errlen);
 
 /* Cancels every call, each callback then called with GTM_EIO ("canceled")
  * so that it can free its context (it must not make a new call), and the

@@ -27,40 +27,16 @@
 # python3, nft.  Without root or etcd it exits 77 (skipped).
 #   sudo tests/cluster/drill.sh [--keep]      VERBOSE=1 for more
 # shellcheck disable=SC2317  # cleanup is called by the trap
-set -u
 ME=cluster/drill.sh
-HERE=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$HERE/../.." && pwd)
-PY=/usr/bin/python3
+# shellcheck source=tests/cluster/lib.sh
+. "$(dirname "$0")/lib.sh"
 [ "${1:-}" = --keep ] && KEEP_WORK=1
-
-skip() { echo "$ME: SKIP: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (nftables partitions); run: sudo $0"
-for tool in etcd etcdctl nft kdig "$PY"; do
-	command -v "$tool" >/dev/null 2>&1 || skip "$tool is missing (packaging/deps.sh test installs it)"
-done
-if [ -z "${GTMD:-}" ]; then
-	for c in "${GTM_BINDIR:-/nonexistent}/gtm/gtmd" "$TOP/build/gtm/gtmd"; do
-		[ -x "$c" ] && { GTMD=$c; break; }
-	done
-fi
-[ -n "${GTMD:-}" ] && [ -x "$GTMD" ] || { echo "$ME: gtmd not found (set GTMD)" >&2; exit 1; }
-GTMCTL=${GTMCTL:-$(dirname "$GTMD")/gtmctl}
-[ -x "$GTMCTL" ] || { echo "$ME: gtmctl not found next to gtmd" >&2; exit 1; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/gtm-cluster.XXXXXX")
+cluster_init etcd etcdctl nft kdig
 TABLE=gtmcl$$
-PASS=0 FAIL=0
 EPIDS=() GPIDS=() BPIDS=() WATCH_PID=""
 declare -A FIG   # figures for the summary
 
-say() { echo "$*"; }
-vsay() { [ -n "${VERBOSE:-}" ] && echo "   $*"; return 0; }
-ok() { PASS=$((PASS + 1)); vsay "ok: $*"; }
-fail() {
-	FAIL=$((FAIL + 1))
-	echo "FAIL: $*"
-}
 die() {
 	fail "$*"
 	for i in 1 2 3; do
@@ -88,23 +64,7 @@ trap 'echo "$ME: interrupted"; exit 130' INT TERM
 
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
-# Free TCP+UDP ports on 127.0.0.1, distinct.
-PORTS=$("$PY" - <<'EOF'
-import socket
-socks, ports = [], []
-while len(ports) < 12:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    try:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", p))
-    except OSError:
-        t.close(); continue
-    if p < 20000 or p > 32000:
-        socks += [t, u]
-        ports.append(p)
-print(" ".join(map(str, ports)))
-EOF
-)
-read -r -a P <<<"$PORTS"
+read -r -a P <<<"$(free_ports 12)"
 ECLI=("${P[0]}" "${P[1]}" "${P[2]}") EPEER=("${P[3]}" "${P[4]}" "${P[5]}")
 DNS=("${P[6]}" "${P[7]}" "${P[8]}") IDC=("${P[9]}" "${P[10]}" "${P[11]}")
 SITES=(bj-a bj-b sh-dr)
@@ -469,10 +429,7 @@ for n in 1 2 3; do
 	kill -TERM "${GPIDS[$n]}" 2>/dev/null
 	wait "${GPIDS[$n]}" 2>/dev/null
 	GPIDS[$n]=""
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|assertion failed' "$WORK/n$n/gtmd.log"; then
-		fail "sanitizer or assertion report in node $n's log"
-		grep -E -A20 'AddressSanitizer|runtime error:|assertion failed' "$WORK/n$n/gtmd.log" | head -30
-	fi
+	sanitizer_check "$WORK/n$n/gtmd.log" "node $n"
 done
 
 say ""

@@ -740,9 +740,8 @@ static void test_cluster(void **state)
 		"  prefix = \"gtm\"; lease = 2.5; timeout = 61; health_quorum = 65; peers = 3;\n"
 		"};\n",
 		"3: cluster.node 'gtm 1' is not valid (use letters, digits, '.', '-' and '_', at most 63)",
-		"4: cluster.etcd: 'https://127.0.0.1:2379' uses https, but TLS to etcd is not supported yet "
-		"(use http:// to a local etcd proxy such as etcd grpc-proxy, or to etcd on a private network)",
-		"4: cluster.etcd: duplicate endpoint 'http://A:1/' (first at line 4)",
+		"4: cluster.etcd: 'http://a:1' mixes http:// and https:// (line 4); use one scheme for every member",
+		"4: cluster.etcd: 'http://A:1/' mixes http:// and https:// (line 4); use one scheme for every member",
 		"5: unknown key 'peers' in cluster",
 		"5: cluster.prefix must start with '/' (got 'gtm')",
 		"5: cluster.lease must be an integer",
@@ -751,6 +750,25 @@ static void test_cluster(void **state)
 		NULL);
 	conf_expect_errors(ZONE "cluster = { node = \"gtm1\"; };\n",
 		"2: cluster has no 'etcd'", NULL);
+	conf_expect_errors(ZONE "cluster = { etcd = [ \"http://a:1\", \"http://A:1/\" ]; };\n",
+		"2: cluster.etcd: duplicate endpoint 'http://A:1/' (first at line 2)", NULL);
+
+	/* TLS: https URLs take the CA, the client certificate and its key */
+	char *ca = write_file("etcd-ca.pem", "not parsed by gtmd -t\n");
+	char *text = gtm_xasprintf(ZONE "cluster = { node = \"n\"; etcd = [ \"https://etcd1.example.net:2379\" ];\n"
+	                           "  ca_file = \"etcd-ca.pem\"; cert_file = \"%s\"; key_file = \"%s\"; };\n", ca, ca);
+	c = conf_load_ok(text);
+	cc = &c->cluster;
+	assert_true(cc->tls);
+	assert_string_equal(cc->etcd[0], "https://etcd1.example.net:2379");
+	assert_string_equal(cc->ca_file, ca);   /* relative to the config's folder */
+	assert_string_equal(cc->cert_file, ca);
+	assert_string_equal(cc->key_file, ca);
+	gtm_conf_free(c);
+	free(text);
+	free(ca);
+	conf_expect_errors(ZONE "cluster = { etcd = [ \"https://a:1\" ];\n  cert_file = \"etcd-ca.pem\"; };\n",
+		"3: cluster: cert_file and key_file go together (the client certificate and its key)", NULL);
 }
 
 int main(void)
