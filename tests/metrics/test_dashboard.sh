@@ -2,7 +2,8 @@
 # packaging/grafana/gtm-dashboard.json: well-formed JSON, a Graphite
 # dashboard templated on prefix/host/site, unique panel ids, panels that do
 # not overlap, and every target below $prefix.$host in a subsystem the
-# metrics tree has (dns, site, check, controller, snapshot, config, metrics).
+# metrics tree has (dns, site, check, controller, snapshot, config, metrics,
+# cluster).
 set -u
 F=${GTM_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/packaging/grafana/gtm-dashboard.json
 exec /usr/bin/python3 - "$F" <<'PY'
@@ -38,11 +39,11 @@ for p in panels:
         if not paths:
             fails.append("panel %s: target not below $prefix.$host: %s" % (p["title"], t["target"]))
         for s in paths:
-            if s not in ("dns", "site", "check", "controller", "snapshot", "config", "metrics"):
+            if s not in ("dns", "site", "check", "controller", "snapshot", "config", "metrics", "cluster"):
                 fails.append("panel %s: unknown subsystem %s" % (p["title"], s))
 titles = " ".join(p["title"] for p in panels)
 for want in ("rcode", "transport", "Answers per site", "Health per endpoint", "weight",
-             "Evacuations", "Snapshot generation", "Reloads"):
+             "Evacuations", "Snapshot generation", "Reloads", "etcd"):
     if want not in titles:
         fails.append("no panel about " + want)
 for f in fails:
