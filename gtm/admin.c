@@ -657,7 +657,7 @@ static int state_from_json(gtm_admin_t *a, const json_t *root, const char *what,
 		int i = find_site(conf, key);
 		const char *drop = NULL;
 		if (i < 0)
-			drop = "no longer in the configuration";
+			drop = "not in the configuration";
 		else if (tmp.activated && conf->sites[i].role != GTM_ROLE_COLD) {
 			/* Only the activation is dropped; a drain still holds. */
 			log_warn("admin, site %s, activation dropped (%s: the site is no longer cold)",
@@ -690,7 +690,7 @@ static int state_from_json(gtm_admin_t *a, const json_t *root, const char *what,
 		}
 		int i = find_city(conf, key);
 		if (i < 0) {
-			log_warn("admin, city %s, %s dropped (%s: no longer in the configuration)",
+			log_warn("admin, city %s, %s dropped (%s: not in the configuration)",
 			         key, tmp.evacuated ? "evacuation" : "record", what);
 			(*dropped)++;
 			rec_clear(&tmp.rec);
@@ -717,7 +717,7 @@ static int state_from_json(gtm_admin_t *a, const json_t *root, const char *what,
 		int c = master ? find_city(conf, master) : -1;
 		const char *drop = NULL;
 		if (i < 0)
-			drop = "no longer in the configuration";
+			drop = "not in the configuration";
 		else if (master && conf->services[i].policy != GTM_POLICY_GLOBAL)
 			drop = "no longer global";
 		else if (master && c < 0)

@@ -72,6 +72,8 @@ struct gtm_cluster {
 
 	int64_t admin_rev;       /* mod_revision of the admin state adopted last */
 	json_t *last_by;         /* its "by" */
+	json_t *raw_state;       /* its "state" as etcd has it, with what this
+	                          * node's configuration does not know */
 	int64_t hist_rev;        /* the newest history record mirrored */
 
 	observer_t *obs;         /* other nodes' verdicts (not this node's) */
@@ -245,17 +247,19 @@ static void admin_put(gtm_cluster_t *cl, const char *val, size_t len, int64_t re
 		state = json_object_get(doc, "state");
 	}
 	char err[512];
-	char what[96];
-	snprintf(what, sizeof(what), "etcd revision %" PRId64, rev);
+	char what[128];
+	snprintf(what, sizeof(what), "etcd revision %" PRId64 ", ignored here, kept in etcd", rev);
 	if (state == NULL || gtm_admin_replace_json(cl->admin, state, what, err, sizeof(err)) != 0) {
-		log_err("cluster, admin state at %s is unreadable, keeping the current one (%s)", what,
-		        state ? err : "no \"state\"");
+		log_err("cluster, admin state at etcd revision %" PRId64 " is unreadable, keeping the current "
+		        "one (%s)", rev, state ? err : "no \"state\"");
 		json_decref(doc);
 		cl->admin_rev = rev;   /* not again */
 		return;
 	}
 	bool news = rev != cl->admin_rev;
 	cl->admin_rev = rev;
+	json_decref(cl->raw_state);
+	cl->raw_state = json_incref(state);
 	json_t *by = json_object_get(doc, "by");
 	json_decref(cl->last_by);
 	cl->last_by = by ? json_incref(by) : NULL;
@@ -703,6 +707,44 @@ static void start(gtm_cluster_t *cl)
 /* ------------------------------------------------------------------------ */
 /* Writes                                                                   */
 
+static bool known(const gtm_conf_t *conf, const char *section, const char *name)
+{
+	if (strcmp(section, "sites") == 0) {
+		for (size_t i = 0; i < conf->nsites; i++)
+			if (strcmp(conf->sites[i].name, name) == 0)
+				return true;
+	} else if (strcmp(section, "cities") == 0) {
+		for (size_t i = 0; i < conf->ncities; i++)
+			if (strcmp(conf->cities[i].name, name) == 0)
+				return true;
+	} else {
+		for (size_t i = 0; i < conf->nservices; i++)
+			if (strcmp(conf->services[i].name, name) == 0)
+				return true;
+	}
+	return false;
+}
+
+void gtm_cluster_keep_unknown(json_t *state, const json_t *raw, const gtm_conf_t *conf)
+{
+	static const char *const sections[] = { "sites", "cities", "services" };
+	for (size_t i = 0; raw && i < 3; i++) {
+		const json_t *from = json_object_get(raw, sections[i]);
+		json_t *to = json_object_get(state, sections[i]);
+		if (!json_is_object(from))
+			continue;
+		if (!json_is_object(to)) {
+			to = json_object();
+			json_object_set_new(state, sections[i], to);
+		}
+		const char *name;
+		json_t *v;
+		json_object_foreach((json_t *)from, name, v)
+			if (!known(conf, sections[i], name) && json_object_get(to, name) == NULL)
+				json_object_set(to, name, v);
+	}
+}
+
 static void write_finish(write_op_t *w, int rc, const char *err)
 {
 	gtm_cluster_t *cl = w->cl;
@@ -764,6 +806,8 @@ static void write_done(int rc, const json_t *reply, const char *err, void *arg)
 			cl->admin_rev = rev;
 			json_decref(cl->last_by);
 			cl->last_by = json_incref(json_object_get(w->value, "by"));
+			json_decref(cl->raw_state);
+			cl->raw_state = json_incref(json_object_get(w->value, "state"));
 		} else if (w->adopted && rev > cl->admin_rev) {
 			cl->admin_rev = rev;
 		}
@@ -788,6 +832,8 @@ static void write_done(int rc, const json_t *reply, const char *err, void *arg)
 		if (cur > cl->admin_rev) {
 			gtm_admin_adopt(cl->admin, w->preview);
 			cl->admin_rev = cur;
+			json_decref(cl->raw_state);
+			cl->raw_state = json_incref(json_object_get(w->value, "state"));
 		}
 		write_finish(w, 0, "");
 		return;
@@ -869,8 +915,9 @@ void gtm_cluster_write(gtm_cluster_t *cl, gtm_admin_result_t *res, const gtm_adm
 			user = json_string_value(json_object_get(rec, "user"));
 	json_object_set_new(by, "user", json_string(user ? user : act->automatic ? "gtmd" : "?"));
 	json_object_set_new(by, "auto", json_boolean(act->automatic));
-	w->value = json_pack("{s:o,s:o}", "state", gtm_admin_to_json(w->preview, (uint64_t)t, false),
-	                     "by", by);
+	json_t *state = gtm_admin_to_json(w->preview, (uint64_t)t, false);
+	gtm_cluster_keep_unknown(state, cl->raw_state, cl->conf);
+	w->value = json_pack("{s:o,s:o}", "state", state, "by", by);
 	w->retry = evtimer_new(cl->base, on_write_retry, w);
 	w->next = cl->writes;
 	cl->writes = w;
@@ -878,9 +925,9 @@ void gtm_cluster_write(gtm_cluster_t *cl, gtm_admin_result_t *res, const gtm_adm
 		/* gtmd's own change (a paused ramp, a promotion): it must take
 		 * effect here now; etcd's copy follows, and when another node
 		 * was first, its state replaces this one. */
-		json_t *state = json_object_get(w->value, "state");
 		char err[256];
-		gtm_admin_replace_json(cl->admin, state, "gtmd's own change", err, sizeof(err));
+		gtm_admin_replace_json(cl->admin, json_object_get(w->value, "state"), "gtmd's own change",
+		                       err, sizeof(err));
 		w->adopted = true;
 	}
 	/* Even while the watch is down: one member gone is no reason to
@@ -1004,6 +1051,7 @@ void gtm_cluster_free(gtm_cluster_t *cl)
 	free(cl->names);
 	json_decref(cl->published);
 	json_decref(cl->last_by);
+	json_decref(cl->raw_state);
 	for (size_t i = 0; i < cl->netcd; i++)
 		free(cl->urls[i]);
 	free(cl->urls);

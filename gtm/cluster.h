@@ -128,6 +128,15 @@ typedef struct gtm_cluster_stats {
 void gtm_cluster_stats(const gtm_cluster_t *cl, gtm_cluster_stats_t *out);
 
 /*
+ * Writes keep what this node does not know: the entries of `raw` (the
+ * state as etcd had it) whose site, city or service is not in `conf` are
+ * copied into `state` (the state to write), so that a node with an older
+ * configuration (a rolling change) never erases another node's drain of a
+ * site it has not heard of.  Exposed for unit tests.
+ */
+void gtm_cluster_keep_unknown(json_t *state, const json_t *raw, const gtm_conf_t *conf);
+
+/*
  * The vote (exposed for unit tests): of `n` observer verdicts (the own one
  * included; CHK_STATE_UNKNOWN for none), down when at least `quorum` see
  * it down (0: a majority of those with a verdict).  UNKNOWN when none has

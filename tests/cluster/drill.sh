@@ -307,6 +307,22 @@ FIG[race]="A exit $ea, B exit $eb"
 [ "$has_b" -eq 1 ] && { ctl 1 undrain bj-b >/dev/null || fail "undrain failed"; }
 for i in 0 1 2; do wait_answer "$i" "$ALL3" 3 || fail "node $((i + 1)) not back to $ALL3 after the race"; done
 
+# ------------------------------------------------------------ 3b. rolling change
+
+say "3b. a rolling configuration change: node 3 knows a new site, node 1 not yet"
+sed -i 's|{ name = "sh-dr"; city = "shanghai"; role = "backup"; } );|{ name = "sh-dr"; city = "shanghai"; role = "backup"; },\n          { name = "sh-new"; city = "shanghai"; } );|' "$WORK/n3/gtm.conf"
+ctl 3 reload >"$WORK/reload3.out" 2>&1 || { cat "$WORK/reload3.out"; fail "reload of node 3 failed"; }
+ctl 3 drain sh-new --reason "new site, not ready" >/dev/null || fail "drain sh-new on node 3 failed"
+ctl 1 drain bj-b --force --reason "old config" >/dev/null || fail "drain bj-b on node 1 failed"
+st=$(ectl get /gtm-drill/admin --print-value-only)
+echo "$st" | "$PY" -c 'import json,sys; s=json.load(sys.stdin)["state"]["sites"]
+sys.exit(0 if s.get("sh-new", {}).get("state") == "drained" and s.get("bj-b", {}).get("state") == "drained" else 1)' &&
+	ok "node 1's write kept node 3's drain of a site node 1 does not know" ||
+	fail "a write from the older configuration lost sh-new's drain: $st"
+grep -q "sh-new" "$WORK/n1/gtmd.log" && ok "node 1 logs the site it does not know" || fail "node 1 does not mention sh-new"
+ctl 1 undrain bj-b >/dev/null || fail "undrain bj-b failed"
+for i in 0 1 2; do wait_answer "$i" "$ALL3" 3 || fail "node $((i + 1)) not back to $ALL3 after the rolling change"; done
+
 # ------------------------------------------------------------ 4. partition
 
 say "4. node 1 cut off from bj-a"

@@ -138,6 +138,44 @@ static void test_prefix_end_and_int(void **state)
 	assert_true(gtm_etcd_int(NULL) == 0);
 }
 
+/* A node with an older configuration keeps what it does not know. */
+static void test_keep_unknown(void **state)
+{
+	(void)state;
+	gtm_site_t sites[2] = { { .name = "bj-a" }, { .name = "bj-b" } };
+	gtm_city_t cities[1] = { { .name = "beijing" } };
+	gtm_conf_t conf = { .sites = sites, .nsites = 2, .cities = cities, .ncities = 1 };
+	json_error_t jerr;
+	/* etcd's: bj-a drained, gz-a (unknown here) drained, guangzhou
+	 * (unknown) evacuated, a service unknown here promoted */
+	json_t *raw = json_loads("{\"version\":1,"
+	                         "\"sites\":{\"bj-a\":{\"state\":\"drained\"},\"gz-a\":{\"state\":\"drained\"}},"
+	                         "\"cities\":{\"guangzhou\":{\"evacuated\":true}},"
+	                         "\"services\":{\"new.example.com\":{\"master\":\"guangzhou\"}}}", 0, &jerr);
+	assert_non_null(raw);
+	/* this node's new state: bj-a undrained (absent), bj-b drained */
+	json_t *st = json_loads("{\"version\":1,\"sites\":{\"bj-b\":{\"state\":\"drained\"}},"
+	                        "\"cities\":{}}", 0, &jerr);
+	assert_non_null(st);
+	gtm_cluster_keep_unknown(st, raw, &conf);
+	json_t *want = json_loads("{\"version\":1,"
+	                          "\"sites\":{\"bj-b\":{\"state\":\"drained\"},\"gz-a\":{\"state\":\"drained\"}},"
+	                          "\"cities\":{\"guangzhou\":{\"evacuated\":true}},"
+	                          "\"services\":{\"new.example.com\":{\"master\":\"guangzhou\"}}}", 0, &jerr);
+	if (!json_equal(st, want)) {
+		char *got = json_dumps(st, JSON_SORT_KEYS);
+		fail_msg("merged: %s", got);
+	}
+	/* nothing to keep without etcd's state */
+	json_t *st2 = json_loads("{\"version\":1}", 0, &jerr);
+	gtm_cluster_keep_unknown(st2, NULL, &conf);
+	assert_int_equal(json_object_size(st2), 1);
+	json_decref(st2);
+	json_decref(want);
+	json_decref(st);
+	json_decref(raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +183,7 @@ int main(void)
 		cmocka_unit_test(test_vote_quorum),
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_prefix_end_and_int),
+		cmocka_unit_test(test_keep_unknown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
