@@ -227,9 +227,10 @@ wait_etcd 3 || die "etcd cluster did not come up"
 start_idcs
 for n in 1 2 3; do write_conf "$n"; "$GTMD" -t -c "$WORK/n$n/gtm.conf" >/dev/null || die "gtmd -t refused node $n's config"; done
 for n in 1 2 3; do start_gtmd "$n"; done
+if wait_for 15 all_synced; then ok "3 nodes in sync, 3 observers each"; else die "the nodes did not all join"; fi
+# From here on every query to every node must be answered.
 "$PY" "$HERE/watcher.py" "$WORK/watch.out" www.example.com 10 "${DNS[@]}" &
 WATCH_PID=$!
-if wait_for 15 all_synced; then ok "3 nodes in sync, 3 observers each"; else die "the nodes did not all join"; fi
 for i in 0 1 2; do
 	wait_answer "$i" "$ALL3" 5 || die "node $((i + 1)) does not answer bj-a + bj-b ($(current_answer "$i"))"
 done
