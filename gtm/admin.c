@@ -919,6 +919,11 @@ int gtm_admin_history_append(gtm_admin_t *a, json_t *rec)
 	return rc;
 }
 
+bool gtm_admin_has_history(const gtm_admin_t *a)
+{
+	return a->history_file != NULL;
+}
+
 json_t *gtm_admin_history_read(const gtm_admin_t *a, size_t limit, int *rcp)
 {
 	json_t *out = json_array();

@@ -309,6 +309,9 @@ json_t *gtm_admin_result_json(const gtm_admin_action_t *act, int rc,
  */
 int gtm_admin_history_append(gtm_admin_t *a, json_t *rec);
 
+/* Whether the state has a history file. */
+bool gtm_admin_has_history(const gtm_admin_t *a);
+
 /*
  * The last `limit` records of the history file, oldest first (limit 0:
  * all).  Lines that do not parse are skipped.  A missing file is an empty

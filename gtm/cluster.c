@@ -29,6 +29,7 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
 #define WRITE_RETRY_MS 250
+#define HIST_KEEP 1000
 
 typedef enum { CL_DOWN = 0, CL_SYNCING, CL_UP } cl_state_t;
 
@@ -75,6 +76,8 @@ struct gtm_cluster {
 	json_t *raw_state;       /* its "state" as etcd has it, with what this
 	                          * node's configuration does not know */
 	int64_t hist_rev;        /* the newest history record mirrored */
+	json_t *hist;            /* the last HIST_KEEP records, oldest first (for
+	                          * gtmctl history without a history file) */
 
 	observer_t *obs;         /* other nodes' verdicts (not this node's) */
 	size_t nobs;
@@ -295,6 +298,9 @@ static void hist_put(gtm_cluster_t *cl, const char *val, size_t len, int64_t rev
 	}
 	json_object_set_new(rec, "rev", json_integer((json_int_t)rev));
 	gtm_admin_history_append(cl->admin, rec);
+	json_array_append(cl->hist, rec);
+	if (json_array_size(cl->hist) > HIST_KEEP)
+		json_array_remove(cl->hist, 0);
 	json_decref(rec);
 }
 
@@ -1000,6 +1006,7 @@ gtm_cluster_t *gtm_cluster_new(struct event_base *base, const gtm_conf_t *conf, 
 	cl->backoff_ms = BACKOFF_MIN_MS;
 	cl->boot_ms = (uint64_t)now_ms();
 	cl->st.last_propagation_ms = -1;
+	cl->hist = json_array();
 	set_objects(cl, conf, admin, health);
 	cl->hist_rev = mirrored_rev(admin);
 	log_info("cluster, node %s, etcd %s (%zu members), prefix %s", cl->node, cc->etcd[0], cc->netcd,
@@ -1066,6 +1073,16 @@ void gtm_cluster_free(gtm_cluster_t *cl)
 
 /* ------------------------------------------------------------------------ */
 /* Status                                                                   */
+
+json_t *gtm_cluster_history(const gtm_cluster_t *cl, size_t limit)
+{
+	size_t n = json_array_size(cl->hist);
+	size_t from = limit && limit < n ? n - limit : 0;
+	json_t *out = json_array();
+	for (size_t i = from; i < n; i++)
+		json_array_append(out, json_array_get(cl->hist, i));
+	return out;
+}
 
 bool gtm_cluster_connected(const gtm_cluster_t *cl)
 {

@@ -81,6 +81,11 @@ void gtm_cluster_free(gtm_cluster_t *cl);
  * to etcd if they did (coalesced: one write in flight at a time). */
 void gtm_cluster_health_changed(gtm_cluster_t *cl);
 
+/* The last `limit` (0: all) of the history records this node has seen in
+ * etcd since it started (at most 1000), oldest first: what gtmctl history
+ * shows when there is no history file.  New reference. */
+json_t *gtm_cluster_history(const gtm_cluster_t *cl, size_t limit);
+
 /* etcd is reachable and the node is in sync. */
 bool gtm_cluster_connected(const gtm_cluster_t *cl);
 

@@ -81,7 +81,7 @@
  *      "candidates":[{"city","site","health","admin","factor","weight","serving":bool,
  *                     "why":"evacuated"|...}],
  *      "answer":{"rcode":"NOERROR","ttl":30,"scope":24,"records":["192.0.2.1"]}}
- *   {"cmd":"history","limit":20} -> {"ok":true,"entries":[history records,
+ *   {"cmd":"history","limit":20 (0: all)} -> {"ok":true,"entries":[history records,
  *     oldest first: {"time","op","object","name","field","old","new",
  *     "reason","uid","user","auto","force", and for automatic changes
  *     "detect_ms","publish_ms"}]}

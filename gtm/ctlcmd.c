@@ -882,8 +882,12 @@ static json_t *cmd_history(const json_t *req, const gtm_ctl_peer_t *peer, void *
 	gtm_control_t *c = arg;
 	(void)peer;
 	json_t *l = json_object_get(req, "limit");
-	size_t limit = json_is_integer(l) && json_integer_value(l) > 0 ? (size_t)json_integer_value(l) : 20;
+	/* 0: all (gtmctl history --limit 0) */
+	size_t limit = json_is_integer(l) && json_integer_value(l) >= 0 ? (size_t)json_integer_value(l) : 20;
 	int rc = 0;
+	const gtm_cluster_t *cl = gtm_control_cluster(c);
+	if (cl && !gtm_admin_has_history(gtm_control_admin(c)))
+		return json_pack("{s:b,s:o}", "ok", 1, "entries", gtm_cluster_history(cl, limit));
 	json_t *entries = gtm_admin_history_read(gtm_control_admin(c), limit, &rc);
 	if (entries == NULL)
 		return gtm_ctl_error("cannot read the history file (%s)", gtm_strerror(rc));

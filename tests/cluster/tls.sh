@@ -79,6 +79,10 @@ node 3 "$D3" 'ca_file = "ca.crt";'
 wait_state 1 connected && ok "n1 (right CA, client certificate) in sync over TLS" || fail "n1: $(etcd_state 1)"
 "$GTMCTL" -s "$WORK/n1.sock" drain bj-a --reason tls >/dev/null && ok "drain on n1 confirmed" || fail "drain on n1 failed"
 ectl get /gtm/admin --print-value-only | grep -q '"drained"' && ok "etcd has the drain" || fail "no drain in etcd"
+# No history file here: gtmctl history shows what the node saw in etcd.
+for i in $(seq 1 20); do "$GTMCTL" -s "$WORK/n1.sock" history | grep -q "root@n1 *drain" && break; sleep 0.1; done
+"$GTMCTL" -s "$WORK/n1.sock" history | grep -q "root@n1 *drain" && ok "gtmctl history without a history file" ||
+	fail "gtmctl history on n1: $("$GTMCTL" -s "$WORK/n1.sock" history)"
 a=$(kdig @127.0.0.1 -p "$D1" +short www.example.com A 2>&1)
 [ "$a" = "192.0.2.20" ] && ok "n1 answers without bj-a" || fail "n1 answers '$a'"
 
