@@ -1059,6 +1059,7 @@ void gtm_cluster_free(gtm_cluster_t *cl)
 	json_decref(cl->published);
 	json_decref(cl->last_by);
 	json_decref(cl->raw_state);
+	json_decref(cl->hist);
 	for (size_t i = 0; i < cl->netcd; i++)
 		free(cl->urls[i]);
 	free(cl->urls);
