@@ -600,6 +600,11 @@ static void initial_done(int rc, const json_t *reply, const char *err, void *arg
 		log_warn("cluster, initial admin state not written (%s)", err);
 }
 
+void gtm_cluster_watch_input(gtm_cluster_t *cl, const json_t *result)
+{
+	watch_cb(result, "", cl);
+}
+
 static void sync_done(int rc, const json_t *reply, const char *err, void *arg)
 {
 	gtm_cluster_t *cl = reply_for(arg, rc, err);

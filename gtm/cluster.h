@@ -141,6 +141,12 @@ void gtm_cluster_stats(const gtm_cluster_t *cl, gtm_cluster_stats_t *out);
  */
 void gtm_cluster_keep_unknown(json_t *state, const json_t *raw, const gtm_conf_t *conf);
 
+/* Handles `result` as if the watch had brought it (a WatchResponse's
+ * "result": events of PUTs and DELETEs under the prefix, or a
+ * cancellation).  For tests and tests/fuzz/fuzz_cluster.c: whatever another
+ * tool wrote in etcd must not hurt the node. */
+void gtm_cluster_watch_input(gtm_cluster_t *cl, const json_t *result);
+
 /*
  * The vote (exposed for unit tests): of `n` observer verdicts (the own one
  * included; CHK_STATE_UNKNOWN for none), down when at least `quorum` see

@@ -1,10 +1,11 @@
 #!/bin/bash
-# Fuzzes the query path for a while: runs an already built fuzz_query on a
-# copy of the seed corpus (the committed seeds stay untouched) and exits
-# non-zero when libFuzzer finds a crash, a leak, a timeout or a broken
-# invariant.  Builds nothing.
+# Fuzzes for a while: runs an already built fuzz target (fuzz_query: the
+# query path; fuzz_cluster: what a cluster node reads from etcd) on a copy
+# of its seed corpus, tests/fuzz/corpus/<name without fuzz_> (the committed
+# seeds stay untouched), and exits non-zero when libFuzzer finds a crash, a
+# leak, a timeout or a broken invariant.  Builds nothing.
 #
-# Usage: tests/fuzz/run.sh [FUZZ_QUERY_BINARY] [SECONDS]
+# Usage: tests/fuzz/run.sh [FUZZ_BINARY] [SECONDS]
 #   binary:  default $FUZZ_QUERY, else build-fuzz/tests/fuzz/fuzz_query
 #   seconds: default $FUZZ_SECONDS, else 60
 # Env: FUZZ_JOBS (parallel fuzzing processes, default 1), FUZZ_ARTIFACTS
@@ -19,14 +20,19 @@ case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 SECONDS_TO_RUN=${2:-${FUZZ_SECONDS:-60}}
 JOBS=${FUZZ_JOBS:-1}
 
-[ -x "$BIN" ] || { echo "run.sh: no fuzz_query at $BIN (build with -DGTM_FUZZ=ON)" >&2; exit 2; }
+[ -x "$BIN" ] || { echo "run.sh: no fuzz target at $BIN (build with -DGTM_FUZZ=ON)" >&2; exit 2; }
+NAME=$(basename "$BIN")
+SEEDS=$HERE/corpus/${NAME#fuzz_}
+[ -d "$SEEDS" ] || { echo "run.sh: no seed corpus $SEEDS for $NAME" >&2; exit 2; }
+MAXLEN=1024                  # a DNS query over UDP or TCP fits
+[ "$NAME" = fuzz_query ] || MAXLEN=8192
 
 WORK=$(mktemp -d /tmp/gtm-fuzz.XXXXXX)
 ARTIFACTS=${FUZZ_ARTIFACTS:-$WORK/artifacts}
 mkdir -p "$WORK/corpus" "$ARTIFACTS"
-cp "$HERE"/corpus/query/* "$WORK/corpus/"
+cp "$SEEDS"/* "$WORK/corpus/"
 
-args=(-max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=2048 -max_len=1024
+args=(-max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=2048 -max_len="$MAXLEN"
 	-print_final_stats=1 -artifact_prefix="$ARTIFACTS/")
 if [ "$JOBS" -gt 1 ]; then
 	args+=(-jobs="$JOBS" -workers="$JOBS")   # fuzz-N.log files land in $WORK
@@ -38,7 +44,7 @@ rc=0
 (cd "$WORK" && "$BIN" "${args[@]}" "$WORK/corpus") || rc=$?
 
 if [ "$rc" -ne 0 ] || [ -n "$(ls -A "$ARTIFACTS")" ]; then
-	echo "run.sh: fuzz_query failed (exit $rc); inputs in $ARTIFACTS:" >&2
+	echo "run.sh: $NAME failed (exit $rc); inputs in $ARTIFACTS:" >&2
 	ls -l "$ARTIFACTS" >&2
 	echo "run.sh: replay one with: $BIN $ARTIFACTS/<file>" >&2
 	# Keep the artifacts; drop the grown corpus.
@@ -46,5 +52,5 @@ if [ "$rc" -ne 0 ] || [ -n "$(ls -A "$ARTIFACTS")" ]; then
 	[ "$rc" -ne 0 ] || rc=1
 	exit "$rc"
 fi
-echo "run.sh: no crash in ${SECONDS_TO_RUN}s; corpus grew to $(ls "$WORK/corpus" | wc -l) inputs"
+echo "run.sh: $NAME: no crash in ${SECONDS_TO_RUN}s; corpus grew to $(ls "$WORK/corpus" | wc -l) inputs"
 rm -rf "$WORK"
