@@ -47,6 +47,7 @@ struct gtm_cluster {
 	const gtm_conf_t *conf;
 	uint32_t lease_s;        /* copied from the cluster group */
 	uint32_t quorum;
+	uint32_t history_keep;
 	size_t netcd;
 	gtm_admin_t *admin;
 	gtm_health_mon_t *health;
@@ -89,6 +90,7 @@ struct gtm_cluster {
 	write_op_t *writes;      /* in flight */
 	uint64_t seq;
 	uint64_t boot_ms;
+	bool pruning;            /* a history prune in flight */
 	gtm_cluster_stats_t st;
 };
 
@@ -756,6 +758,72 @@ void gtm_cluster_keep_unknown(json_t *state, const json_t *raw, const gtm_conf_t
 	}
 }
 
+/* History pruning: after this node's writes, the oldest records beyond
+ * history_keep leave etcd (every node's history file keeps them).  Three
+ * calls, one after the other: count, find the last key to go, delete up to
+ * it.  Pruning is idempotent, so two nodes doing it at once do no harm. */
+static void prune_done(int rc, const json_t *reply, const char *err, void *arg)
+{
+	gtm_cluster_t *cl = arg;
+	(void)reply;
+	cl->pruning = false;
+	if (rc != 0 && !cl->closing)
+		log_warn("cluster, old history records not removed from etcd (%s)", err);
+}
+
+static void prune_keys(int rc, const json_t *reply, const char *err, void *arg)
+{
+	gtm_cluster_t *cl = arg;
+	const json_t *kvs = json_object_get(reply, "kvs");
+	if (rc != 0 || cl->closing || json_array_size(kvs) == 0) {
+		prune_done(rc, reply, err, arg);
+		return;
+	}
+	/* Delete [history/, last key to go] inclusive: range_end is that key
+	 * with a zero byte appended, in base64. */
+	size_t len;
+	char *last = gtm_etcd_unb64(json_object_get(json_array_get(kvs, json_array_size(kvs) - 1), "key"), &len);
+	if (last == NULL) {
+		prune_done(GTM_EINVAL, NULL, "bad key", arg);
+		return;
+	}
+	char *end = gtm_xmalloc(len + 1);
+	memcpy(end, last, len);
+	end[len] = '\0';
+	json_t *body = json_pack("{s:o,s:o}", "key", b64s(cl->k_hist), "range_end", gtm_etcd_b64(end, len + 1));
+	log_info("cluster, removing the %zu oldest history records from etcd (keeping %u)",
+	         json_array_size(kvs), cl->history_keep);
+	free(end);
+	free(last);
+	if (gtm_etcd_call(cl->etcd, "/v3/kv/deleterange", body, prune_done, cl) != 0)
+		cl->pruning = false;
+}
+
+static void prune_count(int rc, const json_t *reply, const char *err, void *arg)
+{
+	gtm_cluster_t *cl = arg;
+	int64_t count = gtm_etcd_int(json_object_get(reply, "count"));
+	if (rc != 0 || cl->closing || count <= (int64_t)cl->history_keep) {
+		prune_done(rc, reply, err, arg);
+		return;
+	}
+	char limit[32];
+	snprintf(limit, sizeof(limit), "%" PRId64, count - (int64_t)cl->history_keep);
+	json_t *body = json_pack("{s:o,s:o,s:b,s:s}", "key", b64s(cl->k_hist), "range_end",
+	                         gtm_etcd_prefix_end(cl->k_hist), "keys_only", 1, "limit", limit);
+	if (gtm_etcd_call(cl->etcd, "/v3/kv/range", body, prune_keys, cl) != 0)
+		cl->pruning = false;
+}
+
+static void prune_history(gtm_cluster_t *cl)
+{
+	if (cl->pruning || cl->closing)
+		return;
+	json_t *body = json_pack("{s:o,s:o,s:b}", "key", b64s(cl->k_hist), "range_end",
+	                         gtm_etcd_prefix_end(cl->k_hist), "count_only", 1);
+	cl->pruning = gtm_etcd_call(cl->etcd, "/v3/kv/range", body, prune_count, cl) == 0;
+}
+
 static void write_finish(write_op_t *w, int rc, const char *err)
 {
 	gtm_cluster_t *cl = w->cl;
@@ -764,8 +832,10 @@ static void write_finish(write_op_t *w, int rc, const char *err)
 			*p = w->next;
 			break;
 		}
-	if (rc == 0)
+	if (rc == 0) {
 		cl->st.writes++;
+		prune_history(cl);
+	}
 	else if (rc == GTM_EEXIST)
 		cl->st.conflicts++;
 	else
@@ -992,6 +1062,7 @@ gtm_cluster_t *gtm_cluster_new(struct event_base *base, const gtm_conf_t *conf, 
 	cl->base = base;
 	cl->lease_s = cc->lease_s;
 	cl->quorum = cc->health_quorum;
+	cl->history_keep = cc->history_keep;
 	cl->netcd = cc->netcd;
 	cl->etcd = etcd;
 	cl->urls = gtm_xcalloc(cc->netcd, sizeof(*cl->urls));
@@ -1040,6 +1111,7 @@ void gtm_cluster_rebind(gtm_cluster_t *cl, const gtm_conf_t *conf, gtm_admin_t *
 	} else {
 		cl->lease_s = n->lease_s;
 		cl->quorum = n->health_quorum;
+		cl->history_keep = n->history_keep;
 	}
 	set_objects(cl, conf, admin, health);
 	publish_own(cl, false);

@@ -213,6 +213,8 @@ typedef struct gtm_cluster_conf {
 	uint32_t health_quorum;  /* observers that must see a target down for it to
 	                          * be down; 0 (default): a majority of the live
 	                          * observers that have a verdict on it */
+	uint32_t history_keep;   /* history records kept in etcd (the oldest go);
+	                          * default 1000, 10..1000000 */
 } gtm_cluster_conf_t;
 
 /* The `controller` group. */

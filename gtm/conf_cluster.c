@@ -265,6 +265,7 @@ static const ckey_t cluster_keys[] = {
 	K_INT("lease", gtm_cluster_conf_t, lease_s, 2, 300, 5),
 	K_NUM("timeout", gtm_cluster_conf_t, timeout_s, 0.1, 60, 0),
 	K_INT("health_quorum", gtm_cluster_conf_t, health_quorum, 0, 64, 0),
+	K_INT("history_keep", gtm_cluster_conf_t, history_keep, 10, 1000000, 1000),
 	K_STR("ca_file", gtm_cluster_conf_t, ca_file, 1, PATH_MAX, 0, cluster_file),
 	K_STR("cert_file", gtm_cluster_conf_t, cert_file, 1, PATH_MAX, 0, cluster_file),
 	K_STR("key_file", gtm_cluster_conf_t, key_file, 1, PATH_MAX, 0, cluster_file),

@@ -72,7 +72,7 @@ wait_state() {   # wait_state N WORD
 	return 1
 }
 
-node 1 "$D1" 'ca_file = "ca.crt"; cert_file = "client.crt"; key_file = "client.key";'
+node 1 "$D1" 'ca_file = "ca.crt"; cert_file = "client.crt"; key_file = "client.key"; history_keep = 10;'
 node 2 "$D2" 'ca_file = "other-ca.crt"; cert_file = "client.crt"; key_file = "client.key";'
 node 3 "$D3" 'ca_file = "ca.crt";'
 
@@ -85,6 +85,17 @@ for i in $(seq 1 20); do "$GTMCTL" -s "$WORK/n1.sock" history | grep -q "root@n1
 	fail "gtmctl history on n1: $("$GTMCTL" -s "$WORK/n1.sock" history)"
 a=$(kdig @127.0.0.1 -p "$D1" +short www.example.com A 2>&1)
 [ "$a" = "192.0.2.20" ] && ok "n1 answers without bj-a" || fail "n1 answers '$a'"
+
+# history_keep = 10: after a dozen changes etcd holds the newest 10 records.
+for i in $(seq 1 6); do
+	"$GTMCTL" -s "$WORK/n1.sock" undrain bj-a >/dev/null && "$GTMCTL" -s "$WORK/n1.sock" drain bj-a >/dev/null ||
+		fail "drain/undrain round $i failed"
+done
+sleep 0.5
+nh=$(ectl get /gtm/history/ --prefix --keys-only | grep -c history)
+[ "$nh" -eq 10 ] && ok "etcd keeps the newest 10 history records" || fail "etcd holds $nh history records (history_keep 10)"
+ectl get /gtm/history/ --prefix --print-value-only | tail -n 1 | grep -q '"new":"drained"' &&
+	ok "the newest record is the last drain" || fail "the newest history record is not the last drain"
 
 wait_state 2 unreachable && ok "n2 (another CA) refused" || fail "n2: $(etcd_state 2)"
 etcd_state 2 | grep -q "certificate verify failed" && ok "n2 says why: $(etcd_state 2)" ||

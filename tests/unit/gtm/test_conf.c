@@ -691,6 +691,7 @@ static void test_cluster(void **state)
 		"  lease = 300;\n"
 		"  timeout = 0.25;\n"
 		"  health_quorum = 64;\n"
+		"  history_keep = 50;\n"
 		"};\n");
 	const gtm_cluster_conf_t *cc = &c->cluster;
 	assert_true(cc->enabled);
@@ -704,6 +705,7 @@ static void test_cluster(void **state)
 	assert_true(cc->timeout_s == 0.25);
 	assert_int_equal(cc->timeout_ms, 250);
 	assert_int_equal(cc->health_quorum, 64);
+	assert_int_equal(cc->history_keep, 50);
 	gtm_conf_free(c);
 
 	char host[256] = { 0 };
@@ -719,6 +721,7 @@ static void test_cluster(void **state)
 	assert_true(cc->timeout_s == 2.0);
 	assert_int_equal(cc->timeout_ms, 2000);
 	assert_int_equal(cc->health_quorum, 0);
+	assert_int_equal(cc->history_keep, 1000);
 	gtm_conf_free(c);
 
 	c = conf_load_ok(ZONE);
