@@ -843,6 +843,20 @@ int gtm_admin_load(gtm_admin_t *a)
 	return 0;
 }
 
+int gtm_admin_set_files(gtm_admin_t *a, const char *state_file, const char *history_file)
+{
+	free(a->state_file);
+	free(a->history_file);
+	a->state_file = state_file ? gtm_xstrdup(state_file) : NULL;
+	a->history_file = history_file ? gtm_xstrdup(history_file) : NULL;
+	char err[512];
+	if (a->state_file && save(a, gtm_admin_now(), err, sizeof(err)) != 0) {
+		log_err("admin, state file not saved (%s)", err);
+		return GTM_EIO;
+	}
+	return 0;
+}
+
 void gtm_admin_rebind(gtm_admin_t *a, const gtm_conf_t *conf)
 {
 	uint64_t now = gtm_admin_now();

@@ -162,6 +162,15 @@ int gtm_admin_load(gtm_admin_t *a);
  */
 void gtm_admin_rebind(gtm_admin_t *a, const gtm_conf_t *conf);
 
+/*
+ * New state and history files (a reload that changed them): copied; NULL
+ * means none.  The state in memory is kept and saved at once to the new
+ * state file (the old file is left as it is; the new one, if it exists, is
+ * not read).  Returns 0, or GTM_EIO when the new state file cannot be
+ * written (logged; the path is kept, the next change tries again).
+ */
+int gtm_admin_set_files(gtm_admin_t *a, const char *state_file, const char *history_file);
+
 /* The configuration the state is bound to. */
 const gtm_conf_t *gtm_admin_conf(const gtm_admin_t *a);
 

@@ -91,6 +91,7 @@ struct gtm_cluster {
 	uint64_t seq;
 	uint64_t boot_ms;
 	bool pruning;            /* a history prune in flight */
+	bool prune_again;        /* more writes came meanwhile: prune once more */
 	gtm_cluster_stats_t st;
 };
 
@@ -762,6 +763,8 @@ void gtm_cluster_keep_unknown(json_t *state, const json_t *raw, const gtm_conf_t
  * history_keep leave etcd (every node's history file keeps them).  Three
  * calls, one after the other: count, find the last key to go, delete up to
  * it.  Pruning is idempotent, so two nodes doing it at once do no harm. */
+static void prune_history(gtm_cluster_t *cl);
+
 static void prune_done(int rc, const json_t *reply, const char *err, void *arg)
 {
 	gtm_cluster_t *cl = arg;
@@ -769,6 +772,8 @@ static void prune_done(int rc, const json_t *reply, const char *err, void *arg)
 	cl->pruning = false;
 	if (rc != 0 && !cl->closing)
 		log_warn("cluster, old history records not removed from etcd (%s)", err);
+	if (rc == 0 && cl->prune_again)
+		prune_history(cl);
 }
 
 static void prune_keys(int rc, const json_t *reply, const char *err, void *arg)
@@ -817,8 +822,13 @@ static void prune_count(int rc, const json_t *reply, const char *err, void *arg)
 
 static void prune_history(gtm_cluster_t *cl)
 {
-	if (cl->pruning || cl->closing)
+	if (cl->closing)
 		return;
+	if (cl->pruning) {
+		cl->prune_again = true;
+		return;
+	}
+	cl->prune_again = false;
 	json_t *body = json_pack("{s:o,s:o,s:b}", "key", b64s(cl->k_hist), "range_end",
 	                         gtm_etcd_prefix_end(cl->k_hist), "count_only", 1);
 	cl->pruning = gtm_etcd_call(cl->etcd, "/v3/kv/range", body, prune_count, cl) == 0;

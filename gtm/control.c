@@ -146,8 +146,18 @@ void gtm_control_rebind(gtm_control_t *c, const gtm_conf_t *conf, gtm_build_t *b
 	gtm_decision_free(c->last);
 	c->last = NULL;
 	if (!str_same(conf->control.state_file, c->state_file) ||
-	    !str_same(conf->control.history_file, c->history_file))
-		log_warn("reload, control.state_file or control.history_file changed (restart gtmd to apply)");
+	    !str_same(conf->control.history_file, c->history_file)) {
+		/* The state in memory moves to the new files; nothing is read
+		 * from them (the running state is the truth). */
+		free(c->state_file);
+		free(c->history_file);
+		c->state_file = dup_or_null(conf->control.state_file);
+		c->history_file = dup_or_null(conf->control.history_file);
+		gtm_admin_set_files(c->admin, c->state_file, c->history_file);
+		log_info("reload, admin state file now %s, history file %s",
+		         c->state_file ? c->state_file : "(none: not saved)",
+		         c->history_file ? c->history_file : "(none)");
+	}
 	c->conf = conf;
 	/* The reload may run inside a command handler of the very socket
 	 * that changes: change it from the event loop, after the reply. */

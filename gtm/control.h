@@ -69,7 +69,8 @@ gtm_control_t *gtm_control_new(struct event_base *base, const gtm_conf_t *conf, 
 /* After a reload: the new objects (borrowed).  The admin state and the
  * controller move to the new configuration by name; a changed socket
  * path, mode or group makes a new socket (on failure the old one stays,
- * logged).  A changed state or history file needs a restart (logged). */
+ * logged).  A changed state or history file takes effect at once: the
+ * state in memory is saved to the new state file. */
 void gtm_control_rebind(gtm_control_t *c, const gtm_conf_t *conf, gtm_build_t *build,
                         gtm_health_mon_t *health);
 

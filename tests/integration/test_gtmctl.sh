@@ -332,6 +332,20 @@ expect_out 'ctl\.conf:[0-9]+: '
 expect_answers pb.example.com "192.0.2.101 192.0.2.102"
 write_conf 40
 
+t "reload: a new state file gets the running state"
+ctl drain bj-a --reason "moving files"
+expect_rc 0
+sed -i 's/state_file = "admin.state"; history_file = "history.jsonl";/state_file = "admin2.state"; history_file = "history2.jsonl";/' "$CCONF"
+ctl reload
+expect_rc 0
+grep -q '"moving files"' "$WORK/admin2.state" && ok "admin2.state has the drain" || fail "admin2.state lacks the drain"
+ctl undrain bj-a
+expect_rc 0
+grep -q '"undrain"' "$WORK/history2.jsonl" && ok "history2.jsonl has the undrain" || fail "history2.jsonl lacks the undrain"
+write_conf 40
+ctl reload
+expect_rc 0
+
 t "a restart keeps the drains"
 ctl drain bj-a --reason "across restarts"
 expect_rc 0
