@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <event2/http.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -73,6 +74,8 @@ struct gtm_etcd {
 	size_t nmembers, cur;
 	uint32_t timeout_ms;
 	SSL_CTX *ssl;            /* https members; NULL: none */
+	struct evdns_base *dns;  /* members by host name: resolved without
+	                          * blocking the control thread; NULL: none */
 	call_t *calls;
 	size_t ncalls;
 	watch_t *w;              /* the watch; NULL: none */
@@ -319,6 +322,12 @@ gtm_etcd_t *gtm_etcd_new(struct event_base *base, char *const *urls, size_t n,
 			return NULL;
 		}
 		e->nmembers++;
+		if (!e->members[i].host_is_ip && e->dns == NULL) {
+			e->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+			if (e->dns == NULL)
+				log_warn("cluster, no resolver configuration: etcd host names are resolved "
+				         "with getaddrinfo, which blocks the control thread");
+		}
 		if (e->members[i].tls && e->ssl == NULL) {
 			e->ssl = tls_ctx_new(tls, err, errlen);
 			if (e->ssl == NULL) {
@@ -369,9 +378,9 @@ static struct evhttp_connection *connect_to(gtm_etcd_t *e, size_t member, uint32
 			return NULL;
 		}
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-		c = evhttp_connection_base_bufferevent_new(e->base, NULL, bev, m->host, m->port);
+		c = evhttp_connection_base_bufferevent_new(e->base, e->dns, bev, m->host, m->port);
 	} else {
-		c = evhttp_connection_base_new(e->base, NULL, m->host, m->port);
+		c = evhttp_connection_base_new(e->base, e->dns, m->host, m->port);
 	}
 	if (c == NULL)
 		return NULL;
@@ -693,5 +702,7 @@ void gtm_etcd_free(gtm_etcd_t *e)
 	free(e->members);
 	if (e->ssl)
 		SSL_CTX_free(e->ssl);
+	if (e->dns)
+		evdns_base_free(e->dns, 1);
 	free(e);
 }

@@ -18,6 +18,9 @@
  * current member to the next one, so that the caller's retry goes
  * elsewhere; the caller decides whether to retry.
  *
+ * Host names in the URLs are resolved with evdns (libevent's resolver, from
+ * /etc/resolv.conf and /etc/hosts), never with a blocking getaddrinfo.
+ *
  * Calls.  Each call has its own connection (opened for the call, closed
  * when it completes): calls are rare (admin changes, lease keepalives,
  * resyncs), and a dead connection then never holds up the next call.

@@ -31,12 +31,12 @@ for ca in ca other-ca; do
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout $ca.key -subj "/CN=gtm test $ca" -days 2 -out $ca.crt 2>/dev/null ||
 		{ echo "$ME: openssl failed" >&2; exit 1; }
 done
-mkcert server ca "/CN=etcd" "subjectAltName=IP:127.0.0.1
+mkcert server ca "/CN=etcd" "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost
 extendedKeyUsage=serverAuth,clientAuth" || { echo "$ME: openssl failed" >&2; exit 1; }
 mkcert client ca "/CN=gtm" "extendedKeyUsage=clientAuth" || { echo "$ME: openssl failed" >&2; exit 1; }
 
 etcd --name tls0 --data-dir "$WORK/etcd" \
-	--listen-client-urls "https://127.0.0.1:$ECLI" --advertise-client-urls "https://127.0.0.1:$ECLI" \
+	--listen-client-urls "https://127.0.0.1:$ECLI,https://[::1]:$ECLI" --advertise-client-urls "https://127.0.0.1:$ECLI" \
 	--listen-peer-urls "http://127.0.0.1:$EPEER" --initial-advertise-peer-urls "http://127.0.0.1:$EPEER" \
 	--initial-cluster "tls0=http://127.0.0.1:$EPEER" \
 	--cert-file server.crt --key-file server.key --client-cert-auth --trusted-ca-file ca.crt \
@@ -47,14 +47,14 @@ for i in $(seq 1 100); do ectl endpoint health >/dev/null 2>&1 && break; sleep 0
 ectl endpoint health >/dev/null 2>&1 || { echo "$ME: etcd over TLS did not start" >&2; tail "$WORK/etcd.log"; exit 1; }
 
 cp "$TOP/tests/integration/data/example.com.zone" .
-node() {   # node N PORT TLS-KEYS
+node() {   # node N PORT TLS-KEYS [HOST]
 	cat >"n$1.conf" <<EOF
 server = { listen = [ "127.0.0.1:$2" ]; workers = 1; };
 zones = ( { name = "example.com"; file = "example.com.zone"; } );
 cities = ( { name = "beijing"; lat = 39.9; lon = 116.4; } );
 sites = ( { name = "bj-a"; city = "beijing"; }, { name = "bj-b"; city = "beijing"; } );
 control = { socket = "$WORK/n$1.sock"; state_file = "n$1.state"; };
-cluster = { node = "n$1"; etcd = [ "https://127.0.0.1:$ECLI" ]; lease = 2; timeout = 1; $3 };
+cluster = { node = "n$1"; etcd = [ "https://${4:-127.0.0.1}:$ECLI" ]; lease = 2; timeout = 1; $3 };
 services = ( { name = "www.example.com"; policy = "nearest"; answer = "all"; ttl = 5;
                endpoints = ( { site = "bj-a"; addresses = [ "192.0.2.10" ]; },
                              { site = "bj-b"; addresses = [ "192.0.2.20" ]; } ); } );
@@ -72,11 +72,12 @@ wait_state() {   # wait_state N WORD
 	return 1
 }
 
-node 1 "$D1" 'ca_file = "ca.crt"; cert_file = "client.crt"; key_file = "client.key"; history_keep = 10;'
+# n1 names etcd by host name: resolved by evdns, checked in the certificate.
+node 1 "$D1" 'ca_file = "ca.crt"; cert_file = "client.crt"; key_file = "client.key"; history_keep = 10;' localhost
 node 2 "$D2" 'ca_file = "other-ca.crt"; cert_file = "client.crt"; key_file = "client.key";'
 node 3 "$D3" 'ca_file = "ca.crt";'
 
-wait_state 1 connected && ok "n1 (right CA, client certificate) in sync over TLS" || fail "n1: $(etcd_state 1)"
+wait_state 1 connected && ok "n1 (https://localhost, right CA, client certificate) in sync over TLS" || fail "n1: $(etcd_state 1)"
 "$GTMCTL" -s "$WORK/n1.sock" drain bj-a --reason tls >/dev/null && ok "drain on n1 confirmed" || fail "drain on n1 failed"
 ectl get /gtm/admin --print-value-only | grep -q '"drained"' && ok "etcd has the drain" || fail "no drain in etcd"
 # No history file here: gtmctl history shows what the node saw in etcd.
