@@ -7,11 +7,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 PY=/usr/bin/python3
 PASS=0 FAIL=0
+# shellcheck source=tests/lib/common.sh
+. "$HERE/../lib/common.sh"
 
 skip() { echo "$ME: SKIP: $*"; exit 77; }
 say() { echo "$*"; }
 vsay() { [ -n "${VERBOSE:-}" ] && echo "   $*"; return 0; }
-ok() { PASS=$((PASS + 1)); vsay "ok: $*"; }
 fail() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
 
 # cluster_init TOOL...: skips (exit 77) when a tool is missing, finds gtmd
@@ -57,8 +58,7 @@ PYEOF
 # sanitizer_check LOG WHAT: a failure when LOG holds a sanitizer or
 # assertion report.
 sanitizer_check() {
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|assertion failed' "$1"; then
+	if sanitizer_report "$1"; then
 		fail "sanitizer or assertion report in $2's log"
-		grep -E -A20 'AddressSanitizer|LeakSanitizer|runtime error:|assertion failed' "$1" | head -30
 	fi
 }

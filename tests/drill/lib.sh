@@ -19,6 +19,8 @@
 DRILL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$DRILL_DIR/../.." && pwd)
 PY=/usr/bin/python3
+# shellcheck source=tests/lib/common.sh
+. "$DRILL_DIR/../lib/common.sh"
 KEEP=${KEEP_WORK:-}
 VERBOSE=${VERBOSE:-}
 NIDC=${NIDC:-3}
@@ -259,21 +261,7 @@ EOF2
 
 # ------------------------------------------------------------ gtmd
 
-pick_port() {
-	local p i
-	for i in $(seq 1 20); do
-		p=$((20000 + RANDOM % 12000))
-		if "$PY" - "$p" <<'EOF' 2>/dev/null; then echo "$p"; return 0; fi
-import socket, sys
-p = int(sys.argv[1])
-for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", p))
-    s.close()
-EOF
-	done
-	return 1
-}
+# pick_port: tests/lib/common.sh.
 
 write_zone() {
 cat >"$WORK/example.com.zone" <<'EOF'

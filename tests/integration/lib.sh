@@ -19,6 +19,8 @@ set -u
 IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DATA_DIR=$IT_DIR/data
 PY=/usr/bin/python3
+# shellcheck source=tests/lib/common.sh
+. "$IT_DIR/../lib/common.sh"
 DNSPROBE=$IT_DIR/dnsprobe.py
 TEST_NAME=$(basename "$0" .sh)
 
@@ -70,18 +72,7 @@ trap 'echo "$TEST_NAME: interrupted"; exit 130' INT TERM
 
 # ------------------------------------------------------------ reporting
 
-# t NAME: starts a case; messages name it.
-t() {
-	CASE=$*
-	[ -n "${VERBOSE:-}" ] && echo "== $CASE"
-	return 0
-}
-
-ok() {
-	PASS=$((PASS + 1))
-	[ -n "${VERBOSE:-}" ] && echo "   ok: $*"
-	return 0
-}
+# t and ok come from tests/lib/common.sh (sourced above).
 
 # fail MSG: records a failure with the last command and its output.
 fail() {
@@ -116,9 +107,8 @@ finish() {
 		if kill -0 "$GTMD_PID" 2>/dev/null; then ok "gtmd still running"
 		else fail "gtmd is no longer running"; fi
 	fi
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|assertion failed' "$LOG"; then
+	if sanitizer_report "$LOG"; then
 		fail "sanitizer or assertion report in the gtmd log"
-		grep -E -A20 'AddressSanitizer|LeakSanitizer|runtime error:|assertion failed' "$LOG" | head -40
 	fi
 	if [ "$FAIL" -gt 0 ]; then
 		echo "--- gtmd log (last 30 lines) ---"
@@ -131,23 +121,7 @@ finish() {
 
 # ------------------------------------------------------------ server
 
-# A port in 20000..31999 (below the kernel's ephemeral range, so kdig's own
-# source ports never collide) that is free for both UDP and TCP right now.
-pick_port() {
-	local p i
-	for i in $(seq 1 20); do
-		p=$((20000 + RANDOM % 12000))
-		if "$PY" - "$p" <<'EOF' 2>/dev/null; then echo "$p"; return 0; fi
-import socket, sys
-p = int(sys.argv[1])
-for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", p))
-    s.close()
-EOF
-	done
-	return 1
-}
+# pick_port: tests/lib/common.sh.
 
 # ready: true when gtmd answers the SOA of example.com over UDP and TCP.
 ready() {

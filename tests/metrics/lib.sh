@@ -23,6 +23,8 @@ set -u
 
 MT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3
+# shellcheck source=tests/lib/common.sh
+. "$MT_DIR/../lib/common.sh"
 WSP=$MT_DIR/wsp.py
 TEST_NAME=$(basename "$0" .sh)
 SRCDIR=${GTM_SRCDIR:-$(cd "$MT_DIR/../.." && pwd)}
@@ -86,17 +88,7 @@ trap 'echo "$TEST_NAME: interrupted"; exit 130' INT TERM
 
 # ------------------------------------------------------------ reporting
 
-t() {
-	CASE=$*
-	[ -n "${VERBOSE:-}" ] && echo "== $CASE"
-	return 0
-}
-
-ok() {
-	PASS=$((PASS + 1))
-	[ -n "${VERBOSE:-}" ] && echo "   ok: $*"
-	return 0
-}
+# t and ok: tests/lib/common.sh.
 
 fail() {
 	FAIL=$((FAIL + 1))
@@ -127,10 +119,10 @@ summary() {
 # finish: no sanitizer reports from gtmd, summary, exit status.
 finish() {
 	CASE="(end)"
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|assertion failed' "$WORK"/gtmd*.log 2>/dev/null; then
-		fail "sanitizer or assertion report in a gtmd log"
-		grep -hE -A20 'AddressSanitizer|LeakSanitizer|runtime error:|assertion failed' "$WORK"/gtmd*.log | head -40
-	fi
+	local log
+	for log in "$WORK"/gtmd*.log; do
+		[ -f "$log" ] && sanitizer_report "$log" && fail "sanitizer or assertion report in $(basename "$log")"
+	done
 	[ "$FAIL" -gt 0 ] && show_logs
 	summary
 	[ "$FAIL" -eq 0 ]
@@ -160,22 +152,8 @@ expect_log() {
 
 # ------------------------------------------------------------ ports
 
-# free_port [udp]: a port in 20000..31999 free for TCP (and UDP) now.
-free_port() {
-	local p i
-	for i in $(seq 1 30); do
-		p=$((20000 + RANDOM % 12000))
-		if "$PY" - "$p" <<'EOF' 2>/dev/null; then echo "$p"; return 0; fi
-import socket, sys
-p = int(sys.argv[1])
-for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", p))
-    s.close()
-EOF
-	done
-	return 1
-}
+# free_port: a port free for TCP and UDP now (tests/lib/common.sh's pick_port).
+free_port() { pick_port; }
 
 # port_open PORT: something listens on 127.0.0.1:PORT (TCP).
 port_open() {
