@@ -1,8 +1,9 @@
 #!/bin/bash
 # Fuzzes for a while: runs an already built fuzz target (fuzz_query: the
-# query path; fuzz_cluster: what a cluster node reads from etcd) on a copy
-# of its seed corpus, tests/fuzz/corpus/<name without fuzz_> (the committed
-# seeds stay untouched), and exits non-zero when libFuzzer finds a crash, a
+# query path; fuzz_cluster: what a cluster node reads from etcd; fuzz_conf:
+# the configuration loader) on a copy of its seed corpus,
+# tests/fuzz/corpus/<name without fuzz_> (fuzz_conf: the goldens of
+# tests/conf and etc/samples; the committed seeds stay untouched), and exits non-zero when libFuzzer finds a crash, a
 # leak, a timeout or a broken invariant.  Builds nothing.
 #
 # Usage: tests/fuzz/run.sh [FUZZ_BINARY] [SECONDS]
@@ -22,15 +23,22 @@ JOBS=${FUZZ_JOBS:-1}
 
 [ -x "$BIN" ] || { echo "run.sh: no fuzz target at $BIN (build with -DGTM_FUZZ=ON)" >&2; exit 2; }
 NAME=$(basename "$BIN")
-SEEDS=$HERE/corpus/${NAME#fuzz_}
-[ -d "$SEEDS" ] || { echo "run.sh: no seed corpus $SEEDS for $NAME" >&2; exit 2; }
+case $NAME in
+fuzz_conf) SEEDS=("$TOP/tests/conf/good" "$TOP/tests/conf/bad" "$TOP/etc/samples") ;;
+*) SEEDS=("$HERE/corpus/${NAME#fuzz_}") ;;
+esac
+for s in "${SEEDS[@]}"; do
+	[ -d "$s" ] || { echo "run.sh: no seed corpus $s for $NAME" >&2; exit 2; }
+done
 MAXLEN=1024                  # a DNS query over UDP or TCP fits
 [ "$NAME" = fuzz_query ] || MAXLEN=8192
 
 WORK=$(mktemp -d /tmp/gtm-fuzz.XXXXXX)
 ARTIFACTS=${FUZZ_ARTIFACTS:-$WORK/artifacts}
 mkdir -p "$WORK/corpus" "$ARTIFACTS"
-cp "$SEEDS"/* "$WORK/corpus/"
+for s in "${SEEDS[@]}"; do
+	for f in "$s"/*; do cp "$f" "$WORK/corpus/$(basename "$s")-$(basename "$f")"; done
+done
 
 args=(-max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=2048 -max_len="$MAXLEN"
 	-print_final_stats=1 -artifact_prefix="$ARTIFACTS/")
@@ -40,6 +48,7 @@ fi
 # shellcheck disable=SC2206
 args+=(${FUZZ_ARGS:-})
 
+export LSAN_OPTIONS="suppressions=$HERE/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 rc=0
 (cd "$WORK" && "$BIN" "${args[@]}" "$WORK/corpus") || rc=$?
 
