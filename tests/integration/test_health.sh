@@ -80,7 +80,7 @@ wait_answer() {
 # ------------------------------------------------------------ backends
 
 P_TCP=$(pick_port); P_HTTP=$(pick_port); P_HTTPS=$(pick_port); P_DNS=$(pick_port)
-P_HANG=$(pick_port); P_UDP=$(pick_port); P_DEAD=$(pick_port)
+P_HANG=$(pick_port); P_UDP=$(pick_port); P_DEAD=$(reserve_port)   # stays refused
 [ -n "$P_DEAD" ] || die "no free ports"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \

@@ -44,3 +44,47 @@ sanitizer_report() {
 	grep -E -A20 'AddressSanitizer|LeakSanitizer|runtime error:|assertion failed' "$1" | head -40
 	return 0
 }
+
+# reserve_port: a port (20000..31999) that stays refused for as long as the
+# calling script runs: a helper holds a TCP socket bound to it on every
+# address without listening (a connection gets RST) and without
+# SO_REUSEADDR, so no other test can bind it meanwhile.  For "a dead
+# backend": a port that is merely free now may be taken by a test running
+# beside this one.
+reserve_port() {
+	local f i
+	f=$(mktemp "${TMPDIR:-/tmp}/gtm-port.XXXXXX")
+	"$PY" - "$f" "$$" >/dev/null 2>&1 <<'PYEOF' &
+import os, random, socket, sys, time
+path, owner = sys.argv[1], int(sys.argv[2])
+for _ in range(100):
+    p = random.randint(20000, 31999)
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        t.bind(("0.0.0.0", p))
+        u.bind(("0.0.0.0", p))
+    except OSError:
+        t.close(); u.close()
+        continue
+    with open(path + ".tmp", "w") as f:
+        f.write(str(p))
+    os.rename(path + ".tmp", path)
+    break
+while True:
+    try:
+        os.kill(owner, 0)
+    except OSError:
+        break
+    time.sleep(0.5)
+PYEOF
+	for i in $(seq 1 100); do
+		[ -s "$f" ] && break
+		sleep 0.02
+	done
+	local port
+	port=$(cat "$f")
+	rm -f "$f"
+	[ -n "$port" ] || return 1
+	echo "$port"
+}

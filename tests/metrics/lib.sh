@@ -251,7 +251,7 @@ stop_carbon() {
 start_backend() {
 	local i
 	BACKEND_PORT=$(free_port) || die "no free port"
-	DEAD_PORT=$(free_port) || die "no free port"
+	DEAD_PORT=$(reserve_port) || die "no free port"
 	"$PY" -c '
 import socket, sys
 s = socket.socket()

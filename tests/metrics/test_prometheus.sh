@@ -14,7 +14,7 @@ done
 
 H='host="node1.example.com"'
 # A carbon server that is never there, so that the module's own figures move.
-DEAD=$(free_port) || die "no free port"
+DEAD=$(reserve_port) || die "no free port"
 start_backend
 write_gtmd_conf prom "prometheus = \"127.0.0.1:0\"; buffer = 20; graphite = ( { host = \"127.0.0.1\"; port = $DEAD; } );"
 start_gtmd prom
