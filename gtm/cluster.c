@@ -37,7 +37,6 @@ typedef struct observer {
 	char *node;
 	json_t *targets;         /* {"<vote key>": "up"|"down"} */
 	int64_t time;            /* when the node wrote it (its clock) */
-	int64_t rev;
 } observer_t;
 
 typedef struct write_op write_op_t;
@@ -82,7 +81,6 @@ struct gtm_cluster {
 
 	observer_t *obs;         /* other nodes' verdicts (not this node's) */
 	size_t nobs;
-	const char **names;      /* for gtm_cluster_observers */
 
 	json_t *published;       /* own targets as last written; NULL: not yet */
 	bool pub_busy, pub_dirty;
@@ -153,6 +151,8 @@ static chk_state_t state_of(const char *s)
 	return CHK_STATE_UNKNOWN;
 }
 
+chk_state_t gtm_cluster_verdict(const gtm_cluster_t *cl, size_t i, const char *key);
+
 static chk_state_t vote_cb(const char *key, chk_state_t own, void *arg)
 {
 	gtm_cluster_t *cl = arg;
@@ -163,7 +163,7 @@ static chk_state_t vote_cb(const char *key, chk_state_t own, void *arg)
 	chk_state_t *v = cl->nobs + 1 <= 16 ? stack : gtm_xmalloc((cl->nobs + 1) * sizeof(*v));
 	v[0] = own;
 	for (size_t i = 0; i < cl->nobs; i++)
-		v[i + 1] = state_of(json_string_value(json_object_get(cl->obs[i].targets, key)));
+		v[i + 1] = gtm_cluster_verdict(cl, i, key);
 	chk_state_t r = gtm_cluster_vote(v, cl->nobs + 1, cl->quorum);
 	if (v != stack)
 		free(v);
@@ -231,7 +231,6 @@ static void obs_put(gtm_cluster_t *cl, const char *node, const char *val, size_t
 	}
 	o->targets = json_incref(targets);
 	o->time = gtm_etcd_int(json_object_get(doc, "time"));
-	o->rev = rev;
 	json_decref(doc);
 }
 
@@ -864,6 +863,22 @@ static void write_finish(write_op_t *w, int rc, const char *err)
 
 static void write_send(write_op_t *w);
 
+/* etcd has `w` at revision `rev`: this node takes it (unless the watch
+ * brought that revision or a later one first), its state and its author. */
+static void written(write_op_t *w, int64_t rev)
+{
+	gtm_cluster_t *cl = w->cl;
+	if (rev <= cl->admin_rev)
+		return;
+	if (!w->adopted)
+		gtm_admin_adopt(cl->admin, w->preview);
+	cl->admin_rev = rev;
+	json_decref(cl->last_by);
+	cl->last_by = json_incref(json_object_get(w->value, "by"));
+	json_decref(cl->raw_state);
+	cl->raw_state = json_incref(json_object_get(w->value, "state"));
+}
+
 static void write_done(int rc, const json_t *reply, const char *err, void *arg)
 {
 	write_op_t *w = arg;
@@ -892,16 +907,7 @@ static void write_done(int rc, const json_t *reply, const char *err, void *arg)
 	}
 	int64_t rev = gtm_etcd_int(json_object_get(json_object_get(reply, "header"), "revision"));
 	if (json_is_true(json_object_get(reply, "succeeded"))) {
-		if (!w->adopted && rev > cl->admin_rev) {
-			gtm_admin_adopt(cl->admin, w->preview);
-			cl->admin_rev = rev;
-			json_decref(cl->last_by);
-			cl->last_by = json_incref(json_object_get(w->value, "by"));
-			json_decref(cl->raw_state);
-			cl->raw_state = json_incref(json_object_get(w->value, "state"));
-		} else if (w->adopted && rev > cl->admin_rev) {
-			cl->admin_rev = rev;
-		}
+		written(w, rev);
 		write_finish(w, 0, "");
 		return;
 	}
@@ -920,12 +926,7 @@ static void write_done(int rc, const json_t *reply, const char *err, void *arg)
 		 * reply was lost. */
 		json_decref(doc);
 		free(val);
-		if (cur > cl->admin_rev) {
-			gtm_admin_adopt(cl->admin, w->preview);
-			cl->admin_rev = cur;
-			json_decref(cl->raw_state);
-			cl->raw_state = json_incref(json_object_get(w->value, "state"));
-		}
+		written(w, cur);
 		write_finish(w, 0, "");
 		return;
 	}
@@ -981,13 +982,13 @@ static void on_write_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 void gtm_cluster_write(gtm_cluster_t *cl, gtm_admin_result_t *res, const gtm_admin_action_t *act,
-                       bool adopt_now, int64_t expect, gtm_cluster_write_cb_t cb, void *arg)
+                       bool adopt_now, gtm_cluster_write_cb_t cb, void *arg)
 {
 	write_op_t *w = gtm_xcalloc(1, sizeof(*w));
 	w->cl = cl;
 	w->cb = cb;
 	w->arg = arg;
-	w->expect = expect >= 0 ? expect : cl->admin_rev;
+	w->expect = cl->admin_rev;
 	w->preview = res->preview;
 	res->preview = NULL;
 	w->history = res->history ? res->history : json_array();
@@ -1016,9 +1017,7 @@ void gtm_cluster_write(gtm_cluster_t *cl, gtm_admin_result_t *res, const gtm_adm
 		/* gtmd's own change (a paused ramp, a promotion): it must take
 		 * effect here now; etcd's copy follows, and when another node
 		 * was first, its state replaces this one. */
-		char err[256];
-		gtm_admin_replace_json(cl->admin, json_object_get(w->value, "state"), "gtmd's own change",
-		                       err, sizeof(err));
+		gtm_admin_adopt(cl->admin, w->preview);
 		w->adopted = true;
 	}
 	/* Even while the watch is down: one member gone is no reason to
@@ -1142,7 +1141,6 @@ void gtm_cluster_free(gtm_cluster_t *cl)
 	event_free(cl->grace_ev);
 	obs_clear(cl);
 	free(cl->obs);
-	free(cl->names);
 	json_decref(cl->published);
 	json_decref(cl->last_by);
 	json_decref(cl->raw_state);
@@ -1172,38 +1170,30 @@ json_t *gtm_cluster_history(const gtm_cluster_t *cl, size_t limit)
 	return out;
 }
 
-bool gtm_cluster_connected(const gtm_cluster_t *cl)
+int64_t gtm_cluster_revision(const gtm_cluster_t *cl)
 {
-	return cl->state == CL_UP;
+	return cl->admin_rev;
 }
 
-const char *const *gtm_cluster_observers(const gtm_cluster_t *cl, size_t *n)
+const char *gtm_cluster_node(const gtm_cluster_t *cl)
 {
-	gtm_cluster_t *m = (gtm_cluster_t *)cl;
-	m->names = gtm_xrealloc(m->names, (cl->nobs + 1) * sizeof(*m->names));
-	m->names[0] = cl->node;
-	for (size_t i = 0; i < cl->nobs; i++)
-		m->names[i + 1] = cl->obs[i].node;
-	*n = cl->nobs + 1;
-	return m->names;
+	return cl->node;
 }
 
-const char *gtm_cluster_verdict(const gtm_cluster_t *cl, size_t i, const char *key)
+size_t gtm_cluster_nobservers(const gtm_cluster_t *cl)
 {
-	if (i == 0) {
-		if (cl->health == NULL)
-			return NULL;
-		size_t n = gtm_health_mon_ntargets(cl->health);
-		for (size_t t = 0; t < n; t++)
-			if (strcmp(gtm_health_mon_target_key(cl->health, t), key) == 0) {
-				chk_state_t s = gtm_health_mon_target_state(cl->health, t);
-				return s == CHK_STATE_UP ? "up" : s == CHK_STATE_DOWN ? "down" : NULL;
-			}
-		return NULL;
-	}
-	if (i - 1 >= cl->nobs)
-		return NULL;
-	return json_string_value(json_object_get(cl->obs[i - 1].targets, key));
+	return cl->nobs;
+}
+
+const char *gtm_cluster_observer(const gtm_cluster_t *cl, size_t i)
+{
+	return i < cl->nobs ? cl->obs[i].node : NULL;
+}
+
+chk_state_t gtm_cluster_verdict(const gtm_cluster_t *cl, size_t i, const char *key)
+{
+	return i < cl->nobs ? state_of(json_string_value(json_object_get(cl->obs[i].targets, key)))
+	                    : CHK_STATE_UNKNOWN;
 }
 
 static void count_targets(const json_t *targets, size_t *up, size_t *down)

@@ -86,8 +86,8 @@ void gtm_cluster_health_changed(gtm_cluster_t *cl);
  * shows when there is no history file.  New reference. */
 json_t *gtm_cluster_history(const gtm_cluster_t *cl, size_t limit);
 
-/* etcd is reachable and the node is in sync. */
-bool gtm_cluster_connected(const gtm_cluster_t *cl);
+/* The revision of the admin state adopted last (0: none yet). */
+int64_t gtm_cluster_revision(const gtm_cluster_t *cl);
 
 /*
  * Writing an admin change: `res` is gtm_admin_apply()'s result of a
@@ -95,13 +95,13 @@ bool gtm_cluster_connected(const gtm_cluster_t *cl);
  * 0 once etcd has it and the local copy has adopted it; GTM_EEXIST when
  * etcd's state changed meanwhile (nothing written; the local copy now has
  * etcd's state); GTM_EIO when etcd is unreachable (nothing written).
- * `err` says it in one line.  `expect` >= 0: the revision the operator
- * saw (gtmctl --if-revision), compared instead of this node's.  With `adopt_now` (gtmd's own automatic
+ * `err` says it in one line.  The compare is on the revision this node
+ * adopted last (gtm_cluster_revision).  With `adopt_now` (gtmd's own automatic
  * changes) the preview is adopted at once and a failure only logged.
  */
 typedef void (*gtm_cluster_write_cb_t)(int rc, const char *err, void *arg);
 void gtm_cluster_write(gtm_cluster_t *cl, gtm_admin_result_t *res, const gtm_admin_action_t *act,
-                       bool adopt_now, int64_t expect, gtm_cluster_write_cb_t cb, void *arg);
+                       bool adopt_now, gtm_cluster_write_cb_t cb, void *arg);
 
 /*
  * For status: {"node","etcd":"connected"|"connecting"|"unreachable",
@@ -111,11 +111,16 @@ void gtm_cluster_write(gtm_cluster_t *cl, gtm_admin_result_t *res, const gtm_adm
  */
 json_t *gtm_cluster_status_json(const gtm_cluster_t *cl);
 
-/* The live observers' names, this node first; `*n` gets how many.
- * Borrowed until the next event. */
-const char *const *gtm_cluster_observers(const gtm_cluster_t *cl, size_t *n);
-/* Observer i's verdict on target `key`: "up", "down" or NULL (none). */
-const char *gtm_cluster_verdict(const gtm_cluster_t *cl, size_t i, const char *key);
+/* The other live observers (this node is not one of them: its own
+ * verdicts are its probes'): how many, the name of the i-th (borrowed until
+ * the next event), and its verdict on target `key` (CHK_STATE_UNKNOWN:
+ * none). */
+size_t gtm_cluster_nobservers(const gtm_cluster_t *cl);
+const char *gtm_cluster_observer(const gtm_cluster_t *cl, size_t i);
+chk_state_t gtm_cluster_verdict(const gtm_cluster_t *cl, size_t i, const char *key);
+
+/* This node's name. */
+const char *gtm_cluster_node(const gtm_cluster_t *cl);
 
 /* Figures for metrics: cluster.connected, .observers, .revision,
  * .writes, .conflicts, .write_errors, .outages, .admin_updates,

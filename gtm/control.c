@@ -267,7 +267,7 @@ static bool auto_apply(gtm_control_t *c, gtm_admin_op_t op, const char *target, 
 	int rc = gtm_admin_apply(c->admin, &act, now, NULL, NULL, &res);
 	bool changed = rc == 0 && res.changed;
 	if (changed && c->cluster)
-		gtm_cluster_write(c->cluster, &res, &act, true, -1, NULL, NULL);
+		gtm_cluster_write(c->cluster, &res, &act, true, NULL, NULL);
 	if (rc < 0)
 		log_warn("controller, automatic %s %s failed (%s)", gtm_admin_op_name(op), target, res.message);
 	gtm_admin_result_clear(&res);

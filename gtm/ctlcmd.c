@@ -249,10 +249,8 @@ static void action_written(int rc, const char *err, void *arg)
 	if (rc == 0) {
 		gtm_control_publish(p->c);
 		reply = gtm_admin_result_json(&p->act, 0, &p->res);
-		const gtm_cluster_t *cl = gtm_control_cluster(p->c);
-		gtm_cluster_stats_t st;
-		gtm_cluster_stats(cl, &st);
-		json_object_set_new(reply, "revision", json_integer((json_int_t)st.revision));
+		json_object_set_new(reply, "revision",
+		                    json_integer((json_int_t)gtm_cluster_revision(gtm_control_cluster(p->c))));
 		add_answers(p->c, reply, p->before);
 	} else {
 		reply = gtm_ctl_error("%s", err);
@@ -283,18 +281,17 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		return gtm_ctl_error("\"if_revision\" must be a revision number");
 	if (ifrev && cl == NULL)
 		return gtm_ctl_error("--if-revision needs cluster mode (a cluster group in the configuration)");
-	if (ifrev && cl) {
-		gtm_cluster_stats_t st;
-		gtm_cluster_stats(cl, &st);
-		if (st.revision != (int64_t)json_integer_value(ifrev)) {
-			json_t *r = gtm_ctl_error("conflict: the admin state is at revision %" PRId64
-			                          ", not %" JSON_INTEGER_FORMAT "; nothing was changed: check "
-			                          "`gtmctl status` and run the command again", st.revision,
-			                          json_integer_value(ifrev));
-			json_object_set_new(r, "conflict", json_true());
-			json_object_set_new(r, "revision", json_integer((json_int_t)st.revision));
-			return r;
-		}
+	/* The write compares etcd's revision with this node's, so checking
+	 * the operator's against this node's here is the whole rule. */
+	if (ifrev && cl && gtm_cluster_revision(cl) != (int64_t)json_integer_value(ifrev)) {
+		int64_t rev = gtm_cluster_revision(cl);
+		json_t *r = gtm_ctl_error("conflict: the admin state is at revision %" PRId64
+		                          ", not %" JSON_INTEGER_FORMAT "; nothing was changed: check "
+		                          "`gtmctl status` and run the command again", rev,
+		                          json_integer_value(ifrev));
+		json_object_set_new(r, "conflict", json_true());
+		json_object_set_new(r, "revision", json_integer((json_int_t)rev));
+		return r;
 	}
 	uint64_t now = gtm_admin_now();
 	gtm_decision_t *before = preview_at(c, admin, now, now);
@@ -309,8 +306,7 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		p->res = res;
 		p->before = before;
 		p->defer = gtm_ctl_defer(peer);
-		gtm_cluster_write(cl, &p->res, &act, false, ifrev ? (int64_t)json_integer_value(ifrev) : -1,
-		                  action_written, p);
+		gtm_cluster_write(cl, &p->res, &act, false, action_written, p);
 		return NULL;
 	}
 	json_t *reply = gtm_admin_result_json(&act, rc, &res);
@@ -333,26 +329,27 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 /* ------------------------------------------------------------------------ */
 /* status                                                                   */
 
-/* Each observer's view of site `s`: "up" when it sees every checked
- * endpoint of the site up, "down" when none, "partial" in between,
- * "unknown" without a verdict.  {"gtm1":"down","gtm2":"up",...} */
+/* Each observer's view of site `s`, this node first (its own probes):
+ * "up" when it sees every checked endpoint of the site up, "down" when
+ * none, "partial" in between, "unknown" without a verdict.
+ * {"gtm1":"down","gtm2":"up",...} */
 static json_t *observer_views(const gtm_cluster_t *cl, const gtm_health_list_t *hl, uint32_t s)
 {
-	size_t n;
-	const char *const *names = gtm_cluster_observers(cl, &n);
 	json_t *o = json_object();
-	for (size_t k = 0; k < n; k++) {
+	size_t n = gtm_cluster_nobservers(cl);
+	for (size_t k = 0; k <= n; k++) {   /* k 0: this node, k: observer k - 1 */
 		unsigned up = 0, down = 0;
 		for (size_t i = 0; i < hl->nendpoints; i++) {
 			const gtm_endpoint_health_t *e = &hl->endpoints[i];
 			if (e->site != s || !e->checked)
 				continue;
-			const char *v = gtm_cluster_verdict(cl, k, e->vote_key);
-			up += v && strcmp(v, "up") == 0;
-			down += v && strcmp(v, "down") == 0;
+			chk_state_t v = k == 0 ? e->state : gtm_cluster_verdict(cl, k - 1, e->vote_key);
+			up += v == CHK_STATE_UP;
+			down += v == CHK_STATE_DOWN;
 		}
 		const char *view = up && !down ? "up" : down && !up ? "down" : up ? "partial" : "unknown";
-		json_object_set_new(o, names[k], json_string(view));
+		json_object_set_new(o, k == 0 ? gtm_cluster_node(cl) : gtm_cluster_observer(cl, k - 1),
+		                    json_string(view));
 	}
 	return o;
 }

@@ -46,7 +46,6 @@ typedef struct member {
 typedef struct call {
 	gtm_etcd_t *e;
 	struct evhttp_connection *conn;
-	struct evhttp_request *req;
 	gtm_etcd_cb_t cb;
 	void *arg;
 	size_t member;
@@ -77,7 +76,6 @@ struct gtm_etcd {
 	struct evdns_base *dns;  /* members by host name: resolved without
 	                          * blocking the control thread; NULL: none */
 	call_t *calls;
-	size_t ncalls;
 	watch_t *w;              /* the watch; NULL: none */
 	watch_t **grave;         /* stopped watches, freed by `reap` */
 	struct evhttp_connection **cgrave;   /* connections of finished calls, likewise */
@@ -345,14 +343,10 @@ const char *gtm_etcd_member(const gtm_etcd_t *e)
 	return e->members[e->cur].url;
 }
 
-void gtm_etcd_next_member(gtm_etcd_t *e)
+/* Moves to the next member (round robin). */
+static void next_member(gtm_etcd_t *e)
 {
 	e->cur = (e->cur + 1) % e->nmembers;
-}
-
-size_t gtm_etcd_pending(const gtm_etcd_t *e)
-{
-	return e->ncalls;
 }
 
 static struct evhttp_connection *connect_to(gtm_etcd_t *e, size_t member, uint32_t timeout_ms)
@@ -427,7 +421,6 @@ static void call_unlink(call_t *c)
 		e->calls = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	e->ncalls--;
 }
 
 /* Why a TLS connection failed ("certificate verify failed"), or "". */
@@ -492,7 +485,7 @@ static void call_done_cb(struct evhttp_request *req, void *arg)
 	/* The member has gone wrong: the caller's next call goes elsewhere
 	 * (unless another failure moved it on already). */
 	if (rc == GTM_EIO && e->cur == c->member)
-		gtm_etcd_next_member(e);
+		next_member(e);
 	call_unlink(c);
 	conn_bury(e, c->conn);
 	gtm_etcd_cb_t cb = c->cb;
@@ -513,25 +506,24 @@ int gtm_etcd_call(gtm_etcd_t *e, const char *path, json_t *body, gtm_etcd_cb_t c
 	if (c->conn == NULL) {
 		json_decref(body);
 		free(c);
-		gtm_etcd_next_member(e);
+		next_member(e);
 		return GTM_EIO;
 	}
-	c->req = evhttp_request_new(call_done_cb, c);
-	evhttp_request_set_error_cb(c->req, call_error_cb);
-	set_body(c->req, &e->members[c->member], body);
+	struct evhttp_request *req = evhttp_request_new(call_done_cb, c);
+	evhttp_request_set_error_cb(req, call_error_cb);
+	set_body(req, &e->members[c->member], body);
 	json_decref(body);
-	if (evhttp_make_request(c->conn, c->req, EVHTTP_REQ_POST, path) != 0) {
+	if (evhttp_make_request(c->conn, req, EVHTTP_REQ_POST, path) != 0) {
 		/* evhttp freed the request */
 		evhttp_connection_free(c->conn);
 		free(c);
-		gtm_etcd_next_member(e);
+		next_member(e);
 		return GTM_EIO;
 	}
 	c->next = e->calls;
 	if (e->calls)
 		e->calls->prev = c;
 	e->calls = c;
-	e->ncalls++;
 	return 0;
 }
 
@@ -622,7 +614,7 @@ static void watch_done_cb(struct evhttp_request *req, void *arg)
 	else
 		snprintf(err, sizeof(err), "etcd %s: watch stream ended", url);
 	if (e->cur == w->member)
-		gtm_etcd_next_member(e);
+		next_member(e);
 	watch_bury(e);
 	w->cb(NULL, err, w->arg);
 }
@@ -649,7 +641,7 @@ int gtm_etcd_watch(gtm_etcd_t *e, json_t *create, gtm_etcd_watch_cb_t cb, void *
 	if (w->conn == NULL) {
 		json_decref(body);
 		watch_free(w);
-		gtm_etcd_next_member(e);
+		next_member(e);
 		return GTM_EIO;
 	}
 	struct evhttp_request *req = evhttp_request_new(watch_done_cb, w);
@@ -659,7 +651,7 @@ int gtm_etcd_watch(gtm_etcd_t *e, json_t *create, gtm_etcd_watch_cb_t cb, void *
 	json_decref(body);
 	if (evhttp_make_request(w->conn, req, EVHTTP_REQ_POST, "/v3/watch") != 0) {
 		watch_free(w);
-		gtm_etcd_next_member(e);
+		next_member(e);
 		return GTM_EIO;
 	}
 	e->w = w;

@@ -87,18 +87,12 @@ void gtm_etcd_free(gtm_etcd_t *e);
 /* The current member's URL. */
 const char *gtm_etcd_member(const gtm_etcd_t *e);
 
-/* Moves to the next member (round robin). */
-void gtm_etcd_next_member(gtm_etcd_t *e);
-
 /*
  * POSTs `body` (takes ownership) to `path` ("/v3/kv/txn") on the current
  * member; `cb` gets the outcome later.  Returns 0, or GTM_EIO when the
  * request cannot even be made (then `cb` is not called).
  */
 int gtm_etcd_call(gtm_etcd_t *e, const char *path, json_t *body, gtm_etcd_cb_t cb, void *arg);
-
-/* Calls in flight. */
-size_t gtm_etcd_pending(const gtm_etcd_t *e);
 
 /*
  * Starts the watch: `create` is the WatchCreateRequest (takes ownership),

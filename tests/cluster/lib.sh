@@ -33,26 +33,14 @@ cluster_init() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/gtm-cluster.XXXXXX")
 }
 
-# free_ports N: N distinct ports free for TCP and UDP on 127.0.0.1 now, in
-# 20000..31999 (below the ephemeral range, so no client takes them meanwhile).
+# free_ports N: N distinct ports free for TCP and UDP now (pick_port).
 free_ports() {
-	"$PY" - "$1" <<'PYEOF'
-import random, socket, sys
-want, ports = int(sys.argv[1]), []
-while len(ports) < want:
-    p = random.randint(20000, 31999)
-    if p in ports:
-        continue
-    try:
-        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-            s = socket.socket(socket.AF_INET, kind)
-            s.bind(("127.0.0.1", p))
-            s.close()
-    except OSError:
-        continue
-    ports.append(p)
-print(*ports)
-PYEOF
+	local out=() p
+	while [ ${#out[@]} -lt "$1" ]; do
+		p=$(pick_port) || return 1
+		[[ " ${out[*]} " == *" $p "* ]] || out+=("$p")
+	done
+	echo "${out[*]}"
 }
 
 # sanitizer_check LOG WHAT: a failure when LOG holds a sanitizer or

@@ -152,8 +152,7 @@ expect_log() {
 
 # ------------------------------------------------------------ ports
 
-# free_port: a port free for TCP and UDP now (tests/lib/common.sh's pick_port).
-free_port() { pick_port; }
+# pick_port, reserve_port: tests/lib/common.sh.
 
 # port_open PORT: something listens on 127.0.0.1:PORT (TCP).
 port_open() {
@@ -177,10 +176,10 @@ WHISPER=$STORAGE/whisper
 # being written at once), no tag database (it would call graphite-web).
 write_carbon_conf() {
 	local pickle query
-	CARBON_PORT=$(free_port) || die "no free port"
+	CARBON_PORT=$(pick_port) || die "no free port"
 	CARBON_UDP_PORT=$CARBON_PORT
-	pickle=$(free_port) || die "no free port"
-	query=$(free_port) || die "no free port"
+	pickle=$(pick_port) || die "no free port"
+	query=$(pick_port) || die "no free port"
 	mkdir -p "$WORK/carbon" "$WHISPER" "$STORAGE/lists" "$WORK/carbon-log"
 	cat >"$WORK/carbon/carbon.conf" <<EOF
 [cache]
@@ -250,7 +249,7 @@ stop_carbon() {
 # check of site bj-a probes; DEAD_PORT is free and stays closed (bj-b down).
 start_backend() {
 	local i
-	BACKEND_PORT=$(free_port) || die "no free port"
+	BACKEND_PORT=$(pick_port) || die "no free port"
 	DEAD_PORT=$(reserve_port) || die "no free port"
 	"$PY" -c '
 import socket, sys
@@ -277,7 +276,7 @@ while True:
 # "node1.example.com" unless they are given.
 write_gtmd_conf() {
 	local name=$1 keys=$2 port
-	port=$(free_port) || die "no free port"
+	port=$(pick_port) || die "no free port"
 	printf -v "DNS_PORT_${name//-/_}" %s "$port"
 	cp "$SRCDIR/etc/example.com.zone" "$WORK/example.com.zone"
 	case $keys in *interval*) ;; *) keys="$keys interval = 1;" ;; esac
