@@ -212,6 +212,27 @@ wait_answer() {
 answered_at() {
 	awk -v i="$1" -v w="$2" -v t="$3" '$1 == "change" && $3 == i && $2 >= t && $4 == w { print $2; exit }' "$WORK/watch.out"
 }
+# reached WANT T0 KEY SECONDS LIMIT WHAT: every node answers WANT within
+# SECONDS; FIG[KEY_nN] = ms from T0 to node N's first such answer; a
+# failure when it never came or came after LIMIT ms (0: no limit).
+reached() {
+	local want=$1 t0=$2 key=$3 secs=$4 limit=$5 what=$6 i t d
+	for i in 0 1 2; do
+		if ! wait_answer "$i" "$want" "$secs"; then
+			fail "node $((i + 1)): $what: still answers $(current_answer "$i") after $secs s"
+			continue
+		fi
+		t=$(answered_at "$i" "$want" "$t0")
+		d=$((t - t0))
+		FIG[${key}_n$((i + 1))]=$d
+		if [ "$limit" -gt 0 ] && [ "$d" -gt "$limit" ]; then
+			fail "node $((i + 1)): $what took $d ms (limit $limit)"
+		else
+			ok "node $((i + 1)): $what after $d ms"
+		fi
+	done
+}
+
 changes_between() {   # changes_between T0 T1: answer changes of any node in [T0, T1]
 	awk -v a="$1" -v b="$2" '$1 == "change" && $2 >= a && $2 <= b' "$WORK/watch.out" | wc -l
 }
@@ -245,16 +266,7 @@ rev0=$(cluster_field 1 "j['revision']")
 T0=$(now_ms)
 ctl 1 drain bj-a --reason "cluster drill" >"$WORK/drain.out" 2>&1 || { cat "$WORK/drain.out"; die "drain on node 1 failed"; }
 T1=$(now_ms)
-for i in 0 1 2; do
-	wait_answer "$i" "$NOBJA" 3 || die "node $((i + 1)) still answers $(current_answer "$i") 3 s after the drain"
-done
-for i in 0 1 2; do
-	t=$(answered_at "$i" "$NOBJA" "$T0")
-	d=$((t - T0))
-	FIG[drain_n$((i + 1))]=$d
-	if [ "$d" -le 1000 ]; then ok "node $((i + 1)) left bj-a out $d ms after gtmctl started"
-	else fail "node $((i + 1)) took $d ms (limit 1000) to leave bj-a out"; fi
-done
+reached "$NOBJA" "$T0" drain 3 1000 "bj-a left out after the drain on node 1"
 FIG[drain_cmd]=$((T1 - T0))
 rev1=$(cluster_field 2 "j['revision']")
 [ "$rev1" -gt "$rev0" ] && ok "revision $rev0 -> $rev1 on node 2" || fail "node 2's revision did not move ($rev0 -> $rev1)"
@@ -349,15 +361,7 @@ vsay "$(sed -n '/^cluster/,$p' "$WORK/status1.txt")"
 say "   node 2 cut off as well: a majority sees bj-a down"
 T0=$(now_ms)
 nft add rule inet "$TABLE" out ip saddr 127.0.0.12 tcp dport "${IDC[0]}" drop
-for i in 0 1 2; do
-	if wait_answer "$i" "$NOBJA" 5; then
-		t=$(answered_at "$i" "$NOBJA" "$T0")
-		FIG[vote_n$((i + 1))]=$((t - T0))
-		ok "node $((i + 1)) left bj-a out after ${FIG[vote_n$((i + 1))]} ms"
-	else
-		fail "node $((i + 1)) still answers bj-a with 2 of 3 observers seeing it down"
-	fi
-done
+reached "$NOBJA" "$T0" vote 5 0 "bj-a left out with 2 of 3 observers seeing it down"
 nft flush chain inet "$TABLE" out
 for i in 0 1 2; do wait_answer "$i" "$ALL3" 5 || fail "node $((i + 1)) did not take bj-a back after the partition"; done
 
@@ -376,15 +380,7 @@ if [ "$rc" -eq 0 ]; then ok "drain on node 3 confirmed $((T1 - T0)) ms after the
 else cat "$WORK/l.out"; fail "drain on node 3 failed after the leader died (exit $rc)"; fi
 FIG[leader_cmd]=$((T1 - T0))
 WANT="${ADDR[0]}"
-for i in 0 1 2; do
-	if wait_answer "$i" "$WANT" 5; then
-		t=$(answered_at "$i" "$WANT" "$T0")
-		FIG[leader_n$((i + 1))]=$((t - T0))
-		ok "node $((i + 1)) applied it after ${FIG[leader_n$((i + 1))]} ms"
-	else
-		fail "node $((i + 1)) did not apply the drain made during the leader loss"
-	fi
-done
+reached "$WANT" "$T0" leader 5 0 "the drain made during the leader loss applied"
 start_etcd "$L"
 wait_etcd 3 || fail "etcd member e$L did not rejoin"
 wait_for 10 all_synced && ok "all in sync after e$L rejoined" || fail "nodes not in sync after e$L rejoined"
@@ -427,11 +423,7 @@ else
 fi
 T0=$(now_ms)
 ctl 2 undrain bj-b >/dev/null && ok "admin changes work again" || fail "undrain after recovery failed"
-for i in 0 1 2; do wait_answer "$i" "$ALL3" 3 || fail "node $((i + 1)) did not apply the undrain after recovery"; done
-for i in 0 1 2; do
-	t=$(answered_at "$i" "$ALL3" "$T0")
-	[ -n "$t" ] && FIG[after_n$((i + 1))]=$((t - T0))
-done
+reached "$ALL3" "$T0" after 3 0 "the undrain after recovery applied"
 
 # ------------------------------------------------------------ the end
 
