@@ -8,7 +8,7 @@
  * (DNS_PLAN_GEO: one choice per city, the first serving city in the client's
  * order wins) or not (one choice).  Inside a choice, one site is drawn by
  * weight per query, or every site is answered (DNS_PLAN_ALL).  The control
- * thread (gtm/controller.c) recompiles the plan on every health or admin
+ * thread (gtm/core/controller.c) recompiles the plan on every health or admin
  * change; the worker side stays "index -> precomputed wire".
  */
 #pragma once

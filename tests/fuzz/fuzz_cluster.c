@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for what a cluster node reads from etcd: anything that
  * can be written under the cluster's prefix (by another node, by an
- * operator with etcdctl, by a broken tool) reaches gtm/cluster.c through
+ * operator with etcdctl, by a broken tool) reaches gtm/cluster/cluster.c through
  * the watch.  Each input is handed over three ways:
  *
  *   - as a whole watch message (the "result" of a WatchResponse), when it
@@ -29,10 +29,10 @@
 
 #include "common/diag.h"
 #include "common/log.h"
-#include "gtm/admin.h"
-#include "gtm/cluster.h"
-#include "gtm/conf.h"
-#include "gtm/etcd.h"
+#include "gtm/core/admin.h"
+#include "gtm/cluster/cluster.h"
+#include "gtm/conf/conf.h"
+#include "gtm/cluster/etcd.h"
 
 #ifndef GTM_FUZZ_CLUSTER_CONF_DEFAULT
 #define GTM_FUZZ_CLUSTER_CONF_DEFAULT "tests/fuzz/cluster.conf"

@@ -20,7 +20,7 @@
 
 #include "common/diag.h"
 #include "common/log.h"
-#include "gtm/conf.h"
+#include "gtm/conf/conf.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -32,7 +32,7 @@ check_options "$GTMCTL" "$GTM_SRCDIR/packaging/man/gtmctl.8"
 
 # gtm.conf(5) documents every key the configuration key tables accept, and
 # every top-level group.  The keys are read from the tables themselves:
-# every `ckey_t NAME[] = { ... };` in gtm/conf*.c (rows K_INT("key", ...),
+# every `ckey_t NAME[] = { ... };` in gtm/conf/conf*.c (rows K_INT("key", ...),
 # K_FN("key", ...), or { .name = "key", ... }), and the groups from
 # conf.c's sections[] ({ "server", section_server }).  The tables are split
 # into rows at their top-level commas (outside strings, comments and
@@ -130,16 +130,16 @@ bold_in() {
 }
 
 conf_page="$GTM_SRCDIR/packaging/man/gtm.conf.5"
-keys=$(conf_keys "$GTM_SRCDIR"/gtm/conf*.c)
+keys=$(conf_keys "$GTM_SRCDIR"/gtm/conf/conf*.c)
 if [ -z "$keys" ]; then
-	echo "FAIL no key table found in gtm/conf*.c"; fail=1
+	echo "FAIL no key table found in gtm/conf/conf*.c"; fail=1
 fi
 while read -r table rest; do
 	[ "$table" = "?" ] || continue
 	echo "FAIL cannot read a key name from a row of $rest"; fail=1
 done <<<"$keys"
 groups=$(awk '$1 == "sections" { print $2 }' <<<"$keys")
-[ -n "$groups" ] || { echo "FAIL no top-level group found in sections[] of gtm/conf.c"; fail=1; }
+[ -n "$groups" ] || { echo "FAIL no top-level group found in sections[] of gtm/conf/conf.c"; fail=1; }
 for g in $groups; do
 	if grep -qE "^\\.SH \"?${g^^}\"?\$" "$conf_page"; then
 		echo "ok   gtm.conf.5 has a section for group $g"

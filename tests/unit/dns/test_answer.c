@@ -639,7 +639,7 @@ static geo_tree_t *gtree;      /* built from gdb and gmap */
 static dns_ctx_t gctx;
 
 /* Attaches db and map to gsnap with a tree built from them (none without
- * a map), as gtm/build.c does. */
+ * a map), as gtm/core/build.c does. */
 static void set_geo(geo_db_t *db, geo_map_t *map)
 {
 	gtm_diag_t d = { 0 };

@@ -13,7 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/diag.h"
-#include "gtm/conf.h"
+#include "gtm/conf/conf.h"
 
 static char tmpdir[PATH_MAX];
 

@@ -1,5 +1,5 @@
 /*
- * gtm/admin.c: every action and its record, ramps on a fake clock, pause
+ * gtm/core/admin.c: every action and its record, ramps on a fake clock, pause
  * and resume, the safety hook (refusal, force, dry run), persistence (round
  * trip, corrupt file, names no longer in the configuration, rebind after a
  * reload) and the history.  The configuration is built in memory; files go
@@ -20,8 +20,8 @@
 
 #include "common/alloc.h"
 #include "common/errcode.h"
-#include "gtm/admin.h"
-#include "gtm/conf.h"
+#include "gtm/core/admin.h"
+#include "gtm/conf/conf.h"
 #include "tests/unit/gtm/gtm_test.h"
 
 /* Fake clock: an arbitrary epoch time in ms. */

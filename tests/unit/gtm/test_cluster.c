@@ -1,6 +1,6 @@
 /*
- * Cluster mode's pure parts: the observers' vote (gtm/cluster.h) and the
- * etcd JSON helpers (gtm/etcd.h).  The rest (etcd, three gtmd nodes,
+ * Cluster mode's pure parts: the observers' vote (gtm/cluster/cluster.h) and the
+ * etcd JSON helpers (gtm/cluster/etcd.h).  The rest (etcd, three gtmd nodes,
  * partitions) is held by the drill, tests/cluster/drill.sh.
  */
 #include <setjmp.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <stdlib.h>
 
-#include "gtm/cluster.h"
-#include "gtm/etcd.h"
+#include "gtm/cluster/cluster.h"
+#include "gtm/cluster/etcd.h"
 
 #define U CHK_STATE_UP
 #define D CHK_STATE_DOWN

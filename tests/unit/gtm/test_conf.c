@@ -1,5 +1,5 @@
 /*
- * gtm/conf.c: the model gtm_conf_load() builds from good input, the exact
+ * gtm/conf/conf.c: the model gtm_conf_load() builds from good input, the exact
  * messages it gives for bad input, gtm_listen_parse() and gtm_build_opts().
  * Configs are written to a temporary folder; no sockets, no zone loading.
  */
@@ -18,8 +18,8 @@
 
 #include "common/alloc.h"
 #include "common/errcode.h"
-#include "gtm/build.h"
-#include "gtm/conf.h"
+#include "gtm/core/build.h"
+#include "gtm/conf/conf.h"
 #include "tests/unit/gtm/gtm_test.h"
 
 /* Loads `text` as a config file; diag receives the messages. */

@@ -1,5 +1,5 @@
 /*
- * gtm/controller.c: each policy's plan from a config (written to a
+ * gtm/core/controller.c: each policy's plan from a config (written to a
  * temporary file and loaded with gtm_conf_load, so the defaults are the
  * real ones), with and without health: which choices serve, which sites
  * (by their first address) with which cumulative weights, and the flags.
@@ -19,9 +19,9 @@
 
 #include "common/alloc.h"
 #include "dns/plan.h"
-#include "gtm/conf.h"
+#include "gtm/conf/conf.h"
 #include "tests/unit/gtm/gtm_test.h"
-#include "gtm/controller.h"
+#include "gtm/core/controller.h"
 
 /*
  * Cities 0 beijing, 1 shanghai, 2 shenzhen, 3 frankfurt.  Sites:

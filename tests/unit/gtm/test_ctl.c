@@ -1,5 +1,5 @@
 /*
- * gtm/ctl.c and gtm/ctl_proto.c: a control server on a socket in a
+ * gtm/ctl/ctl.c and gtm/ctl/ctl_proto.c: a control server on a socket in a
  * temporary folder, driven by an event base in the test, and clients that
  * connect to it: request and reply, pipelining, a line too long, unknown
  * commands, peer credentials (and a refused peer, in a child that drops
@@ -27,8 +27,8 @@
 
 #include "common/alloc.h"
 #include "common/errcode.h"
-#include "gtm/ctl.h"
-#include "gtm/ctl_proto.h"
+#include "gtm/ctl/ctl.h"
+#include "gtm/ctl/ctl_proto.h"
 #include "tests/unit/gtm/gtm_test.h"
 
 typedef struct fixture {

@@ -1,5 +1,5 @@
 /*
- * gtm/daemon.c: the systemd notify messages, read back from a datagram
+ * gtm/daemon/daemon.c: the systemd notify messages, read back from a datagram
  * socket the test binds (a path and an abstract name), and the privilege
  * drop, run in a forked child when the test runs as root.
  */
@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "common/errcode.h"
-#include "gtm/daemon.h"
+#include "gtm/daemon/daemon.h"
 
 /* A bound datagram socket standing in for systemd's notify socket. */
 typedef struct listener {

@@ -1,5 +1,5 @@
 /*
- * gtm/health.c and the health parts of conf.c, controller.c and build.c,
+ * gtm/core/health.c and the health parts of conf.c, controller.c and build.c,
  * without sockets: the new configuration keys (values and exact messages),
  * target dedupe, quorum -> site serving, the state file (round trip,
  * corrupt files, restore into targets), and fail-open transitions counted
@@ -22,10 +22,10 @@
 #include "common/alloc.h"
 #include "common/errcode.h"
 #include "dns/snapshot.h"
-#include "gtm/build.h"
-#include "gtm/conf.h"
-#include "gtm/controller.h"
-#include "gtm/health.h"
+#include "gtm/core/build.h"
+#include "gtm/conf/conf.h"
+#include "gtm/core/controller.h"
+#include "gtm/core/health.h"
 #include "tests/unit/gtm/gtm_test.h"
 
 #define WORLD \

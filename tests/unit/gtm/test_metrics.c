@@ -1,5 +1,5 @@
 /*
- * gtm/metrics.c and gtm/prometheus.c: path escaping, templates, the
+ * gtm/metrics/metrics.c and gtm/metrics/prometheus.c: path escaping, templates, the
  * Graphite line format, text/JSON/Prometheus rendering, the bounded point
  * queue, the backoff schedule and the config check.  The last cases run
  * the module on an event base against a loopback listener standing in for
@@ -27,7 +27,7 @@
 
 #include "common/alloc.h"
 #include "common/errcode.h"
-#include "gtm/metrics.h"
+#include "gtm/metrics/metrics.h"
 
 #define TS 1700000000
 

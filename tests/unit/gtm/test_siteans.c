@@ -1,5 +1,5 @@
 /*
- * gtm/siteans.c: slots follow site names across reloads (a renumbering
+ * gtm/core/siteans.c: slots follow site names across reloads (a renumbering
  * never moves one site's count to another; a slot is reused only a reload
  * after its name left), totals never go back, and the one-minute window.
  * The workers' counters are a plain array here.
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "gtm/siteans.h"
+#include "gtm/core/siteans.h"
 
 static uint64_t counts[DNS_MAX_SITES];   /* what the "workers" counted, per slot */
 

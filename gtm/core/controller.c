@@ -1,0 +1,1086 @@
+/*
+ * The controller: topology + health + admin state + its own memory (failback
+ * hold-downs, the evacuation budget) -> answer plan.  The rules are in
+ * controller.h; this file applies them.
+ *
+ * One update runs in two passes.  The first (advance) moves the memory to
+ * `now`: which sites and cities are up, since when, which of them are
+ * failing back, and records the events.  The second (compute) is a const
+ * function of the memory and the inputs that makes the plan; a preview (a
+ * dry run, a safety check) runs only the second, so it never disturbs the
+ * memory.
+ *
+ * Per service, the endpoints are first grouped by site, each site with two
+ * address lists: the endpoints that are up, and all of them (for the
+ * fail-open last resort).  Every choice is a list of sites with a share,
+ * turned into integer weights out of WEIGHT_SCALE and handed to
+ * dns_plan_choice_set(), which copies what it keeps.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "geo/map.h"
+#include "gtm/core/controller.h"
+
+#define WEIGHT_SCALE 1000000.0
+/* The rate limit's memory: at most this many evacuations are remembered. */
+#define BUDGET_MAX 3600
+
+/* ------------------------------------------------------------------------ */
+/* Memory                                                                   */
+
+/* A site or a city of one service, through time. */
+typedef struct track {
+	bool seen;           /* observed at least once */
+	bool up;             /* site: quorum up; city: able by health */
+	bool recovering;     /* back up after being down while gtmd ran */
+	uint64_t since;      /* last change of `up` */
+	uint64_t back_at;    /* recovering: when it came back */
+	bool suppressed;     /* city: an evacuation held back by the rate limit */
+	uint64_t unable_since;  /* city, global master: unable since (auto promote) */
+} track_t;
+
+typedef struct svc_mem {
+	track_t *sites;      /* [conf->nsites], indexed by site */
+	track_t *cities;     /* [conf->ncities] */
+} svc_mem_t;
+
+struct gtm_controller {
+	const gtm_conf_t *conf;
+	svc_mem_t *svcs;     /* [conf->nservices] */
+	uint64_t *budget;    /* times of automatic evacuations, oldest first */
+	size_t nbudget;
+	gtm_controller_stats_t stats;
+};
+
+static void mem_alloc(gtm_controller_t *c)
+{
+	const gtm_conf_t *conf = c->conf;
+	c->svcs = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*c->svcs));
+	for (size_t i = 0; i < conf->nservices; i++) {
+		c->svcs[i].sites = gtm_xcalloc(conf->nsites ? conf->nsites : 1, sizeof(track_t));
+		c->svcs[i].cities = gtm_xcalloc(conf->ncities ? conf->ncities : 1, sizeof(track_t));
+	}
+}
+
+static void mem_free(gtm_controller_t *c)
+{
+	if (c->svcs == NULL)
+		return;
+	for (size_t i = 0; i < c->conf->nservices; i++) {
+		free(c->svcs[i].sites);
+		free(c->svcs[i].cities);
+	}
+	free(c->svcs);
+	c->svcs = NULL;
+}
+
+gtm_controller_t *gtm_controller_new(const gtm_conf_t *conf)
+{
+	gtm_controller_t *c = gtm_xcalloc(1, sizeof(*c));
+	c->conf = conf;
+	c->budget = gtm_xcalloc(BUDGET_MAX, sizeof(*c->budget));
+	mem_alloc(c);
+	return c;
+}
+
+void gtm_controller_free(gtm_controller_t *c)
+{
+	if (c == NULL)
+		return;
+	mem_free(c);
+	free(c->budget);
+	free(c);
+}
+
+static int find_name(const char *name, const void *items, size_t n, size_t size, size_t name_off)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+		memcpy(&s, (const char *)items + i * size + name_off, sizeof(s));
+		if (strcmp(s, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+void gtm_controller_rebind(gtm_controller_t *c, const gtm_conf_t *conf)
+{
+	const gtm_conf_t *old = c->conf;
+	svc_mem_t *osvcs = c->svcs;
+	c->conf = conf;
+	mem_alloc(c);
+	for (size_t i = 0; i < conf->nservices; i++) {
+		int o = find_name(conf->services[i].name, old->services, old->nservices,
+		                  sizeof(gtm_service_t), offsetof(gtm_service_t, name));
+		if (o < 0)
+			continue;
+		for (size_t s = 0; s < conf->nsites; s++) {
+			int os = find_name(conf->sites[s].name, old->sites, old->nsites, sizeof(gtm_site_t),
+			                   offsetof(gtm_site_t, name));
+			if (os >= 0)
+				c->svcs[i].sites[s] = osvcs[o].sites[os];
+		}
+		for (size_t k = 0; k < conf->ncities; k++) {
+			int ok = find_name(conf->cities[k].name, old->cities, old->ncities, sizeof(gtm_city_t),
+			                   offsetof(gtm_city_t, name));
+			if (ok >= 0)
+				c->svcs[i].cities[k] = osvcs[o].cities[ok];
+		}
+	}
+	for (size_t i = 0; i < old->nservices; i++) {
+		free(osvcs[i].sites);
+		free(osvcs[i].cities);
+	}
+	free(osvcs);
+}
+
+void gtm_controller_note_timing(gtm_controller_t *c, uint32_t detect_ms, uint32_t publish_ms)
+{
+	gtm_controller_stats_t *s = &c->stats;
+	s->timed++;
+	s->last_detect_ms = detect_ms;
+	s->last_publish_ms = publish_ms;
+	if (detect_ms > s->max_detect_ms)
+		s->max_detect_ms = detect_ms;
+	if (publish_ms > s->max_publish_ms)
+		s->max_publish_ms = publish_ms;
+	s->sum_detect_ms += detect_ms;
+	s->sum_publish_ms += publish_ms;
+}
+
+void gtm_controller_stats(const gtm_controller_t *c, gtm_controller_stats_t *out)
+{
+	*out = c->stats;
+}
+
+/* The evacuation budget: drops what is older than an hour; true when one
+ * more fits. */
+static bool budget_ok(gtm_controller_t *c, uint64_t now)
+{
+	size_t drop = 0;
+	while (drop < c->nbudget && c->budget[drop] + 3600000 <= now)
+		drop++;
+	memmove(c->budget, c->budget + drop, (c->nbudget - drop) * sizeof(*c->budget));
+	c->nbudget -= drop;
+	uint32_t max = c->conf->controller.auto_evacuations_per_hour;
+	return max == 0 || c->nbudget < max;
+}
+
+void gtm_controller_note_auto(gtm_controller_t *c, uint64_t now)
+{
+	budget_ok(c, now);
+	if (c->nbudget == BUDGET_MAX) {
+		memmove(c->budget, c->budget + 1, (BUDGET_MAX - 1) * sizeof(*c->budget));
+		c->nbudget--;
+	}
+	c->budget[c->nbudget++] = now;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Failback factor                                                          */
+
+/* The factor of something back up at `back_at`, at `now`; *next gets when
+ * it next moves (0: it is 1 for good). */
+static double ramp_factor(const gtm_controller_conf_t *cc, uint64_t back_at, uint64_t now, uint64_t *next)
+{
+	uint64_t hold = cc->holddown_ms, ramp = cc->failback_ramp_ms;
+	unsigned steps = cc->failback_steps ? cc->failback_steps : 1;
+	*next = 0;
+	if (now < back_at + hold) {
+		*next = back_at + hold;
+		return 0;
+	}
+	if (steps == 1 || ramp == 0)
+		return 1;
+	uint64_t dt = now - back_at - hold;
+	double every = (double)ramp / (double)(steps - 1);
+	unsigned k = 1 + (unsigned)floor((double)dt / every);
+	if (k >= steps)
+		return 1;
+	*next = back_at + hold + (uint64_t)ceil(every * k);
+	if (*next <= now)
+		*next = now + 1;
+	return (double)k / (double)steps;
+}
+
+/* ------------------------------------------------------------------------ */
+/* One service's sites                                                      */
+
+typedef struct svc_site {
+	uint32_t site;               /* index into conf->sites */
+	struct in_addr *a, *all_a;   /* up endpoints / every endpoint */
+	size_t na, nall_a;
+	struct in6_addr *aaaa, *all_aaaa;
+	size_t naaaa, nall_aaaa;
+	bool up;                     /* at least `quorum` endpoints up */
+	bool in;                     /* takes part: not cold, or cold and activated */
+	double admin;                /* admin factor; 0 when evacuated or not `in` */
+	double fb;                   /* failback factor (site's, or 1 under a city ramp) */
+	double fb_city;              /* its city's failback ramp (1 when none): used where
+	                              * sites are chosen one by one (failover) */
+	double w;                    /* w' */
+	double cap;                  /* capacity (or weight) */
+	const char *why;
+	uint64_t until;
+} svc_site_t;
+
+typedef struct svc_view {
+	const gtm_conf_t *conf;
+	const gtm_service_t *svc;
+	uint32_t si;
+	svc_site_t *sites;
+	size_t nsites;
+	bool use_capacity;           /* every site has a capacity */
+	/* per city (conf->ncities) */
+	double *city_g;              /* city factor: 0 unable, failback ramp, 1 */
+	bool *city_able;
+	double *city_cap_now;        /* serving capacity now (admin and failback applied) */
+	bool *city_has;              /* the service has a site there */
+	/* the choice being built */
+	double *share;               /* [nsites] */
+} svc_view_t;
+
+static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const bool *up)
+{
+	const gtm_service_t *svc = &conf->services[si];
+	memset(v, 0, sizeof(*v));
+	v->conf = conf;
+	v->svc = svc;
+	v->si = si;
+	size_t n = svc->nendpoints ? svc->nendpoints : 1;
+	v->sites = gtm_xcalloc(n, sizeof(*v->sites));
+	v->share = gtm_xcalloc(n, sizeof(*v->share));
+	size_t nc = conf->ncities ? conf->ncities : 1;
+	v->city_g = gtm_xcalloc(nc, sizeof(*v->city_g));
+	v->city_able = gtm_xcalloc(nc, sizeof(*v->city_able));
+	v->city_cap_now = gtm_xcalloc(nc, sizeof(*v->city_cap_now));
+	v->city_has = gtm_xcalloc(nc, sizeof(*v->city_has));
+	for (size_t i = 0; i < svc->nendpoints; i++) {
+		const gtm_endpoint_t *ep = &svc->endpoints[i];
+		svc_site_t *s = NULL;
+		for (size_t j = 0; j < v->nsites && !s; j++)
+			if (v->sites[j].site == ep->site)
+				s = &v->sites[j];
+		if (s == NULL) {
+			s = &v->sites[v->nsites++];
+			s->site = ep->site;
+			s->a = gtm_xcalloc(svc->nendpoints, sizeof(*s->a));
+			s->all_a = gtm_xcalloc(svc->nendpoints, sizeof(*s->all_a));
+			s->aaaa = gtm_xcalloc(svc->nendpoints, sizeof(*s->aaaa));
+			s->all_aaaa = gtm_xcalloc(svc->nendpoints, sizeof(*s->all_aaaa));
+		}
+		bool is_up = up == NULL || up[i];
+		if (ep->family == AF_INET) {
+			s->all_a[s->nall_a++] = ep->addr.v4;
+			if (is_up)
+				s->a[s->na++] = ep->addr.v4;
+		} else {
+			s->all_aaaa[s->nall_aaaa++] = ep->addr.v6;
+			if (is_up)
+				s->aaaa[s->naaaa++] = ep->addr.v6;
+		}
+	}
+	uint32_t quorum = svc->quorum ? svc->quorum : 1;
+	v->use_capacity = v->nsites > 0;
+	for (size_t j = 0; j < v->nsites; j++) {
+		svc_site_t *s = &v->sites[j];
+		s->up = s->na + s->naaaa >= quorum;
+		if (conf->sites[s->site].capacity == 0)
+			v->use_capacity = false;
+		v->city_has[conf->sites[s->site].city] = true;
+	}
+	for (size_t j = 0; j < v->nsites; j++) {
+		const gtm_site_t *site = &conf->sites[v->sites[j].site];
+		v->sites[j].cap = v->use_capacity ? (double)site->capacity : (double)site->weight;
+		/* What health alone judges (advance) leaves cold sites out;
+		 * factors() adds the activated ones. */
+		v->sites[j].in = site->role != GTM_ROLE_COLD;
+	}
+}
+
+static void view_clear(svc_view_t *v)
+{
+	for (size_t i = 0; i < v->nsites; i++) {
+		free(v->sites[i].a);
+		free(v->sites[i].all_a);
+		free(v->sites[i].aaaa);
+		free(v->sites[i].all_aaaa);
+	}
+	free(v->sites);
+	free(v->share);
+	free(v->city_g);
+	free(v->city_able);
+	free(v->city_cap_now);
+	free(v->city_has);
+}
+
+static const gtm_site_t *site_of(const svc_view_t *v, const svc_site_t *s)
+{
+	return &v->conf->sites[s->site];
+}
+
+static double admin_factor(const gtm_admin_view_t *av, uint32_t site)
+{
+	return av && site < av->nsites ? av->factor[site] : 1.0;
+}
+
+static bool admin_activated(const gtm_admin_view_t *av, uint32_t site)
+{
+	return av && site < av->nsites && av->activated[site];
+}
+
+static bool admin_evacuated(const gtm_admin_view_t *av, uint32_t city)
+{
+	return av && city < av->ncities && av->evacuated[city];
+}
+
+/* The fraction of city `c`'s capacity that health (and, with `admin`, the
+ * admin factors) leaves serving; the total in *total. */
+static double city_fraction(const svc_view_t *v, uint32_t c, bool with_admin, double *total)
+{
+	double up = 0, all = 0;
+	for (size_t j = 0; j < v->nsites; j++) {
+		const svc_site_t *s = &v->sites[j];
+		if (site_of(v, s)->city != c || !s->in)
+			continue;
+		all += s->cap;
+		if (s->up)
+			up += s->cap * (with_admin ? s->admin : 1.0);
+	}
+	if (total)
+		*total = all;
+	return all > 0 ? up / all : 0;
+}
+
+static bool fraction_able(const svc_view_t *v, double f)
+{
+	return f > 0 && f + 1e-9 >= v->svc->min_capacity;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Advance: the memory moves to `now`                                       */
+
+typedef struct evlist {
+	gtm_ctl_event_t *ev;
+	size_t n;
+} evlist_t;
+
+static void ev_add(evlist_t *l, gtm_ctl_event_kind_t kind, uint32_t site, uint32_t city,
+                   uint32_t svc, uint64_t until)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		gtm_ctl_event_t *e = &l->ev[i];
+		if (e->kind == kind && e->site == site && e->city == city) {
+			e->nservices++;
+			if (until > e->until)
+				e->until = until;
+			return;
+		}
+	}
+	l->ev = gtm_xgrow(l->ev, l->n, sizeof(*l->ev));
+	l->ev[l->n++] = (gtm_ctl_event_t){ kind, site, city, svc, 1, until };
+}
+
+/* Health only (no admin): which sites are up, which cities able. */
+static void advance_service(gtm_controller_t *c, svc_view_t *v, uint64_t now, evlist_t *ev,
+                            bool *city_budget_used)
+{
+	const gtm_controller_conf_t *cc = &c->conf->controller;
+	svc_mem_t *m = &c->svcs[v->si];
+	for (size_t j = 0; j < v->nsites; j++) {
+		const svc_site_t *s = &v->sites[j];
+		track_t *t = &m->sites[s->site];
+		if (!t->seen) {
+			*t = (track_t){ .seen = true, .up = s->up, .since = now };
+			continue;
+		}
+		if (t->up != s->up) {
+			t->up = s->up;
+			t->since = now;
+			t->recovering = s->up;
+			t->back_at = now;
+			/* A site back while its city is unable or ramping back
+			 * comes back with the city: the city's ramp covers it. */
+			const track_t *ct = &m->cities[site_of(v, s)->city];
+			bool city_covers = ct->seen && (ct->recovering || !ct->up);
+			if (!s->up && site_of(v, s)->role != GTM_ROLE_COLD) {
+				ev_add(ev, GTM_EV_SITE_DOWN, s->site, site_of(v, s)->city, v->si, 0);
+			} else if (s->up && !city_covers && cc->holddown_ms + cc->failback_ramp_ms > 0 &&
+			           site_of(v, s)->role != GTM_ROLE_COLD) {
+				ev_add(ev, GTM_EV_SITE_HELD, s->site, site_of(v, s)->city, v->si,
+				       now + cc->holddown_ms);
+			} else
+				t->recovering = false;
+		}
+		if (t->recovering) {
+			uint64_t next;
+			if (ramp_factor(cc, t->back_at, now, &next) >= 1.0) {
+				t->recovering = false;
+				ev_add(ev, GTM_EV_SITE_BACK, s->site, site_of(v, s)->city, v->si, 0);
+			}
+		}
+	}
+	for (uint32_t k = 0; k < c->conf->ncities; k++) {
+		if (!v->city_has[k])
+			continue;
+		track_t *t = &m->cities[k];
+		bool able = fraction_able(v, city_fraction(v, k, false, NULL));
+		if (!t->seen) {
+			*t = (track_t){ .seen = true, .up = able, .since = now,
+			                .unable_since = able ? 0 : now };
+			continue;
+		}
+		if (!able && t->up && !t->suppressed) {
+			/* An automatic evacuation: rate limited, unless nothing
+			 * of the city serves at all. */
+			bool nothing = city_fraction(v, k, false, NULL) <= 0;
+			if (!city_budget_used[k] && !budget_ok(c, now) && !nothing) {
+				t->suppressed = true;
+				ev_add(ev, GTM_EV_EVAC_SUPPRESSED, UINT32_MAX, k, v->si, 0);
+				continue;
+			}
+			if (!city_budget_used[k]) {
+				gtm_controller_note_auto(c, now);
+				city_budget_used[k] = true;
+			}
+			ev_add(ev, GTM_EV_CITY_EVACUATED, UINT32_MAX, k, v->si, 0);
+		} else if (!able && t->suppressed) {
+			/* Held back earlier: evacuate once the budget allows or
+			 * once nothing serves. */
+			bool nothing = city_fraction(v, k, false, NULL) <= 0;
+			if (!city_budget_used[k] && !nothing && !budget_ok(c, now))
+				continue;
+			if (!city_budget_used[k]) {
+				gtm_controller_note_auto(c, now);
+				city_budget_used[k] = true;
+			}
+			t->suppressed = false;
+			ev_add(ev, GTM_EV_CITY_EVACUATED, UINT32_MAX, k, v->si, 0);
+		} else if (able && t->suppressed) {
+			t->suppressed = false;
+			continue;
+		}
+		if (able != t->up) {
+			t->up = able;
+			t->since = now;
+			t->recovering = able;
+			t->back_at = now;
+			t->unable_since = able ? 0 : now;
+			if (able) {
+				/* The city's ramp covers its sites. */
+				for (size_t j = 0; j < v->nsites; j++)
+					if (site_of(v, &v->sites[j])->city == k)
+						m->sites[v->sites[j].site].recovering = false;
+				if (cc->holddown_ms + cc->failback_ramp_ms > 0)
+					ev_add(ev, GTM_EV_CITY_HELD, UINT32_MAX, k, v->si, now + cc->holddown_ms);
+				else
+					t->recovering = false;
+			}
+		}
+		if (t->recovering) {
+			uint64_t next;
+			if (ramp_factor(cc, t->back_at, now, &next) >= 1.0) {
+				t->recovering = false;
+				ev_add(ev, GTM_EV_CITY_BACK, UINT32_MAX, k, v->si, 0);
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Compute: factors, then shares                                            */
+
+static void due(uint64_t *next_due, uint64_t t)
+{
+	if (t && (*next_due == 0 || t < *next_due))
+		*next_due = t;
+}
+
+/* Fills every site's factors and every city's factor from the memory. */
+static void factors(const gtm_controller_t *c, svc_view_t *v, const gtm_admin_view_t *av,
+                    uint64_t now, uint64_t *next_due)
+{
+	const gtm_controller_conf_t *cc = &c->conf->controller;
+	const svc_mem_t *m = &c->svcs[v->si];
+	for (size_t j = 0; j < v->nsites; j++) {
+		svc_site_t *s = &v->sites[j];
+		const gtm_site_t *site = site_of(v, s);
+		s->in = site->role != GTM_ROLE_COLD || admin_activated(av, s->site);
+		s->admin = s->in ? admin_factor(av, s->site) : 0;
+		if (!s->in)
+			s->why = "cold";
+		else if (admin_evacuated(av, site->city)) {
+			s->admin = 0;
+			s->why = "evacuated";
+		} else if (s->admin <= 0)
+			s->why = "drained";
+	}
+	for (uint32_t k = 0; k < c->conf->ncities; k++) {
+		if (!v->city_has[k])
+			continue;
+		const track_t *t = &m->cities[k];
+		double f_health = city_fraction(v, k, false, NULL);
+		double f_admin = city_fraction(v, k, true, NULL);
+		/* A suppressed evacuation keeps the city while anything of it
+		 * serves. */
+		bool held = t->seen && t->suppressed;
+		bool able = (held ? f_health > 0 && f_admin > 0
+		                  : fraction_able(v, f_health) && fraction_able(v, f_admin)) &&
+		            !admin_evacuated(av, k);
+		double g = able ? 1 : 0;
+		if (able && t->seen && t->recovering) {
+			uint64_t next;
+			g = ramp_factor(cc, t->back_at, now, &next);
+			due(next_due, next);
+		}
+		v->city_able[k] = able;
+		v->city_g[k] = g;
+	}
+	for (size_t j = 0; j < v->nsites; j++) {
+		svc_site_t *s = &v->sites[j];
+		const gtm_site_t *site = site_of(v, s);
+		const track_t *t = &m->sites[s->site];
+		const track_t *ct = &m->cities[site->city];
+		s->fb = s->up ? 1 : 0;
+		s->fb_city = 1;
+		if (ct->seen && ct->recovering) {
+			uint64_t next;
+			s->fb_city = ramp_factor(cc, ct->back_at, now, &next);
+		}
+		if (s->up && t->seen && t->recovering && !(ct->seen && ct->recovering)) {
+			uint64_t next;
+			s->fb = ramp_factor(cc, t->back_at, now, &next);
+			s->until = next;
+			due(next_due, next);
+			if (s->fb <= 0 && s->why == NULL)
+				s->why = "held down";
+		}
+		if (!s->up && s->why == NULL)
+			s->why = "down";
+		if (s->in && ct->seen && ct->recovering && v->city_able[site->city] &&
+		    v->city_g[site->city] <= 0 && s->why == NULL) {
+			uint64_t next;
+			ramp_factor(cc, ct->back_at, now, &next);
+			s->until = next;
+			s->why = "city held down";
+		}
+		if (!v->city_able[site->city] && s->why == NULL && s->in)
+			s->why = v->svc->min_capacity > 0 ? "city below min_capacity" : "city unable";
+		s->w = s->up ? (double)site->weight * s->admin * s->fb : 0;
+		if (s->w > 0)
+			v->city_cap_now[site->city] += s->cap * s->admin * s->fb;
+		if (site->weight == 0 && s->why == NULL)
+			s->why = "weight 0";
+	}
+}
+
+/* The sites of city `k` that take its share: active-role (and activated
+ * cold) sites with w' > 0, else its backup-role sites. */
+static double city_group(const svc_view_t *v, uint32_t k, double *w, bool any_role)
+{
+	double sum = 0;
+	for (int pass = 0; pass < 2 && sum <= 0; pass++)
+		for (size_t j = 0; j < v->nsites; j++) {
+			const svc_site_t *s = &v->sites[j];
+			const gtm_site_t *site = site_of(v, s);
+			if (site->city != k || s->w <= 0)
+				continue;
+			bool backup = site->role == GTM_ROLE_BACKUP;
+			if (!any_role && backup != (pass == 1))
+				continue;
+			w[j] += s->w;
+			sum += s->w;
+		}
+	return sum;
+}
+
+/* Adds `share` of the traffic spread over the sites in `w` by weight. */
+static void spread(svc_view_t *v, const double *w, double share)
+{
+	double sum = 0;
+	for (size_t j = 0; j < v->nsites; j++)
+		sum += w[j];
+	if (sum <= 0)
+		return;
+	for (size_t j = 0; j < v->nsites; j++)
+		v->share[j] += share * w[j] / sum;
+}
+
+/* A cascade: groups (site weight vectors) with factors; see controller.h.
+ * Returns the share given. */
+typedef struct group {
+	double *w;      /* [nsites] */
+	double f;
+} group_t;
+
+static void cascade(svc_view_t *v, group_t *g, size_t n)
+{
+	double rem = 1, given = 0;
+	double *took = gtm_xcalloc(n ? n : 1, sizeof(*took));
+	for (size_t i = 0; i < n && rem > 1e-12; i++) {
+		double sum = 0;
+		for (size_t j = 0; j < v->nsites; j++)
+			sum += g[i].w[j];
+		if (sum <= 0 || g[i].f <= 0)
+			continue;
+		double t = rem * (g[i].f > 1 ? 1 : g[i].f);
+		took[i] = t;
+		rem -= t;
+		given += t;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (took[i] > 0)
+			spread(v, g[i].w, took[i] / given);
+	free(took);
+}
+
+static double *wvec(const svc_view_t *v)
+{
+	return gtm_xcalloc(v->nsites ? v->nsites : 1, sizeof(double));
+}
+
+static void plan_failover(svc_view_t *v)
+{
+	const gtm_service_t *svc = v->svc;
+	group_t *g = gtm_xcalloc(svc->norder ? svc->norder : 1, sizeof(*g));
+	for (size_t i = 0; i < svc->norder; i++) {
+		g[i].w = wvec(v);
+		for (size_t j = 0; j < v->nsites; j++) {
+			const svc_site_t *s = &v->sites[j];
+			if (s->site != svc->order[i])
+				continue;
+			/* The order is explicit: weight has no say, a weight-0
+			 * site still serves here. */
+			if (s->up && s->admin > 0 && s->fb * s->fb_city > 0) {
+				g[i].w[j] = 1;
+				g[i].f = s->admin * s->fb * s->fb_city;
+			}
+		}
+	}
+	cascade(v, g, svc->norder);
+	for (size_t i = 0; i < svc->norder; i++)
+		free(g[i].w);
+	free(g);
+}
+
+static void plan_primary_backup(svc_view_t *v)
+{
+	const gtm_service_t *svc = v->svc;
+	group_t g[2] = { { wvec(v), 0 }, { wvec(v), 1 } };
+	if (svc->primary != GTM_NO_CITY && v->city_able[svc->primary])
+		city_group(v, svc->primary, g[0].w, false);
+	bool has_backup = false;
+	for (size_t j = 0; j < v->nsites; j++) {
+		const svc_site_t *s = &v->sites[j];
+		const gtm_site_t *site = site_of(v, s);
+		if (s->w <= 0)
+			continue;
+		if (svc->backup != GTM_NO_CITY ? site->city == svc->backup
+		                                : site->role == GTM_ROLE_BACKUP && site->city != svc->primary) {
+			if (svc->backup != GTM_NO_CITY && !v->city_able[svc->backup])
+				continue;
+			g[1].w[j] = s->w;
+			has_backup = true;
+		}
+	}
+	double gp = svc->primary != GTM_NO_CITY ? v->city_g[svc->primary] : 0;
+	g[0].f = gp * (has_backup ? 1.0 - svc->trickle : 1.0);
+	cascade(v, g, 2);
+	free(g[0].w);
+	free(g[1].w);
+}
+
+static uint32_t global_master(const svc_view_t *v, const gtm_admin_view_t *av)
+{
+	if (av && v->si < av->nservices && av->master[v->si] != GTM_NO_CITY)
+		return av->master[v->si];
+	return v->svc->master;
+}
+
+static void plan_global(svc_view_t *v, uint32_t master)
+{
+	double *w = wvec(v);
+	/* No failback ramp between cities: writes go to one master. */
+	if (master != GTM_NO_CITY && v->city_able[master])
+		city_group(v, master, w, false);
+	spread(v, w, 1);
+	free(w);
+}
+
+static double city_dist(const gtm_conf_t *conf, uint32_t a, uint32_t b)
+{
+	return geo_distance_km(conf->cities[a].lat, conf->cities[a].lon, conf->cities[b].lat,
+	                       conf->cities[b].lon);
+}
+
+/* The able cities other than `k` that have sites of the service, nearest
+ * first; returns how many. */
+static size_t receivers(const svc_view_t *v, uint32_t k, uint32_t *out)
+{
+	size_t n = 0;
+	for (uint32_t r = 0; r < v->conf->ncities; r++)
+		if (r != k && v->city_has[r] && v->city_able[r] && v->city_g[r] > 0)
+			out[n++] = r;
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && city_dist(v->conf, k, out[j]) < city_dist(v->conf, k, out[j - 1]); j--) {
+			uint32_t t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
+}
+
+/* nearest, one choice: city k's own share g, its remainder spilled.
+ * `load` (per city) accumulates what earlier failed cities sent. */
+static void plan_nearest_city(svc_view_t *v, uint32_t k, double *load)
+{
+	const gtm_conf_t *conf = v->conf;
+	double g = v->city_able[k] ? v->city_g[k] : 0;
+	double *own = wvec(v);
+	if (g > 0)
+		city_group(v, k, own, false);
+	if (g >= 1) {
+		spread(v, own, 1);
+		free(own);
+		return;
+	}
+	uint32_t *rc = gtm_xcalloc(conf->ncities, sizeof(*rc));
+	size_t nr = receivers(v, k, rc);
+	bool model = v->use_capacity && conf->cities[k].demand > 0;
+	for (size_t i = 0; i < nr && model; i++)
+		model = conf->cities[rc[i]].demand > 0;
+	if (g > 0)
+		spread(v, own, g);
+	double rest = 1 - g;
+	if (nr == 0 || (!model && g <= 0)) {
+		/* Nothing to spill to, or no model: the client's own order
+		 * decides (this choice serves only its own share). */
+		if (g > 0) {
+			for (size_t j = 0; j < v->nsites; j++)
+				v->share[j] /= g;
+		}
+		free(rc);
+		free(own);
+		return;
+	}
+	double *w = wvec(v);
+	if (!model) {
+		city_group(v, rc[0], w, false);
+		spread(v, w, rest);
+	} else {
+		double x = conf->cities[k].demand * rest;
+		double *spare = gtm_xcalloc(nr, sizeof(*spare));
+		double *take = gtm_xcalloc(nr, sizeof(*take));
+		for (size_t i = 0; i < nr; i++) {
+			double s = v->city_cap_now[rc[i]] - conf->cities[rc[i]].demand - load[rc[i]];
+			spare[i] = s > 0 ? s : 0;
+		}
+		take[0] = x < spare[0] ? x : spare[0];
+		double surplus = x - take[0], others = 0;
+		for (size_t i = 1; i < nr; i++)
+			others += spare[i];
+		if (surplus > 0 && others > 0) {
+			double f = surplus < others ? surplus / others : 1;
+			for (size_t i = 1; i < nr; i++)
+				take[i] = spare[i] * f;
+			surplus -= f * others;
+		}
+		if (surplus > 0)
+			take[0] += surplus;   /* overloaded anyway: stay near */
+		for (size_t i = 0; i < nr; i++) {
+			if (take[i] <= 0)
+				continue;
+			load[rc[i]] += take[i];
+			memset(w, 0, v->nsites * sizeof(*w));
+			city_group(v, rc[i], w, false);
+			spread(v, w, rest * take[i] / x);
+		}
+		free(spare);
+		free(take);
+	}
+	free(w);
+	free(rc);
+	free(own);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The plan                                                                 */
+
+/* Keeps the shares built in v->share as choice `cv` and clears them. */
+static void choice_flush(svc_view_t *v, gtm_choice_view_t *cv)
+{
+	cv->shares = gtm_xcalloc(v->nsites ? v->nsites : 1, sizeof(*cv->shares));
+	cv->n = 0;
+	double sum = 0;
+	for (size_t j = 0; j < v->nsites; j++)
+		if (v->share[j] > 1e-9)
+			sum += v->share[j];
+	for (size_t j = 0; j < v->nsites; j++)
+		if (v->share[j] > 1e-9)
+			cv->shares[cv->n++] = (gtm_share_t){ v->sites[j].site, v->share[j] / sum };
+	memset(v->share, 0, v->nsites * sizeof(*v->share));
+}
+
+/* Writes choice `cv` into the plan (the service is shaped with its TTL). */
+static void choice_emit(const svc_view_t *v, dns_plan_t *p, uint16_t choice, const gtm_choice_view_t *cv)
+{
+	dns_plan_site_t *pick = gtm_xcalloc(cv->n ? cv->n : 1, sizeof(*pick));
+	for (size_t i = 0; i < cv->n; i++) {
+		const svc_site_t *s = NULL;
+		for (size_t j = 0; j < v->nsites && !s; j++)
+			if (v->sites[j].site == cv->shares[i].site)
+				s = &v->sites[j];
+		double wt = floor(cv->shares[i].share * WEIGHT_SCALE + 0.5);
+		pick[i] = (dns_plan_site_t){
+			.weight = wt < 1 ? 1 : (uint32_t)wt,
+			.site = site_of(v, s)->slot,
+			.a = s->a, .na = s->na,
+			.aaaa = s->aaaa, .naaaa = s->naaaa,
+		};
+	}
+	dns_plan_choice_set(p, v->si, choice, pick, cv->n);
+	free(pick);
+}
+
+/* The last resort: every endpoint of every site that is not cold (of every
+ * site when all are cold), health and weight aside; NODATA; or one address. */
+static void plan_last_resort(svc_view_t *v, dns_plan_t *p)
+{
+	const gtm_service_t *svc = v->svc;
+	dns_plan_site_t *pick = gtm_xcalloc(v->nsites ? v->nsites : 1, sizeof(*pick));
+	size_t n = 0;
+	if (svc->last_resort == GTM_LAST_RESORT_ADDRESS) {
+		pick[n++] = (dns_plan_site_t){
+			.weight = 1,
+			.site = DNS_PLAN_NO_SITE,     /* no site's records */
+			.a = svc->lr_family == AF_INET ? &svc->lr_addr.v4 : NULL,
+			.na = svc->lr_family == AF_INET,
+			.aaaa = svc->lr_family == AF_INET6 ? &svc->lr_addr.v6 : NULL,
+			.naaaa = svc->lr_family == AF_INET6,
+		};
+	} else if (svc->last_resort == GTM_LAST_RESORT_OPEN) {
+		bool any_warm = false;
+		for (size_t i = 0; i < v->nsites; i++)
+			any_warm |= site_of(v, &v->sites[i])->role != GTM_ROLE_COLD;
+		for (size_t i = 0; i < v->nsites; i++) {
+			const svc_site_t *s = &v->sites[i];
+			if (any_warm && site_of(v, s)->role == GTM_ROLE_COLD)
+				continue;
+			pick[n++] = (dns_plan_site_t){
+				.weight = 1,
+				.site = site_of(v, s)->slot,
+				.a = s->all_a, .na = s->nall_a,
+				.aaaa = s->all_aaaa, .naaaa = s->nall_aaaa,
+			};
+		}
+	}
+	dns_plan_choice_set(p, v->si, DNS_PLAN_FALLBACK, pick, n);
+	free(pick);
+}
+
+static bool service_degraded(const svc_view_t *v)
+{
+	for (size_t j = 0; j < v->nsites; j++) {
+		const svc_site_t *s = &v->sites[j];
+		if (!s->in)
+			continue;
+		if (!s->up || s->admin < 1 || s->fb < 1)
+			return true;
+		uint32_t k = site_of(v, s)->city;
+		if (!v->city_able[k] || v->city_g[k] < 1)
+			return true;
+	}
+	return false;
+}
+
+static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
+                               const gtm_admin_view_t *av, uint64_t now, evlist_t *ev)
+{
+	const gtm_conf_t *conf = c->conf;
+	gtm_decision_t *d = gtm_xcalloc(1, sizeof(*d));
+	d->plan = dns_plan_new((uint32_t)conf->nservices);
+	d->nservices = conf->nservices;
+	d->failopen = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*d->failopen));
+	d->services = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*d->services));
+	bool *budget_used = gtm_xcalloc(conf->ncities ? conf->ncities : 1, sizeof(*budget_used));
+	uint32_t degraded = 0, last = 0;
+
+	for (size_t i = 0; i < conf->nservices; i++) {
+		const gtm_service_t *svc = &conf->services[i];
+		uint32_t si = (uint32_t)i;
+		gtm_service_view_t *sv = &d->services[i];
+		svc_view_t v;
+		view_init(&v, conf, si, health && health->up ? health->up[i] : NULL);
+		if (ev)
+			advance_service(c, &v, now, ev, budget_used);
+		factors(c, &v, av, now, &d->next_due);
+
+		uint8_t flags = svc->answer == GTM_ANSWER_ALL ? DNS_PLAN_ALL : 0;
+		bool geo = svc->policy == GTM_POLICY_NEAREST;
+		sv->nchoices = geo ? (uint16_t)conf->ncities : 1;
+		sv->choices = gtm_xcalloc(sv->nchoices ? sv->nchoices : 1, sizeof(*sv->choices));
+		sv->master = GTM_NO_CITY;
+		bool serving = false;
+		switch (svc->policy) {
+		case GTM_POLICY_NEAREST: {
+			double *load = gtm_xcalloc(conf->ncities ? conf->ncities : 1, sizeof(*load));
+			for (uint32_t k = 0; k < conf->ncities; k++) {
+				if (v.city_has[k])
+					plan_nearest_city(&v, k, load);
+				choice_flush(&v, &sv->choices[k]);
+			}
+			free(load);
+			break;
+		}
+		case GTM_POLICY_FAILOVER:
+			plan_failover(&v);
+			choice_flush(&v, &sv->choices[0]);
+			break;
+		case GTM_POLICY_PRIMARY_BACKUP:
+			plan_primary_backup(&v);
+			choice_flush(&v, &sv->choices[0]);
+			break;
+		case GTM_POLICY_GLOBAL:
+			sv->master = global_master(&v, av);
+			plan_global(&v, sv->master);
+			choice_flush(&v, &sv->choices[0]);
+			break;
+		}
+		for (uint16_t k = 0; k < sv->nchoices; k++)
+			serving |= sv->choices[k].n > 0;
+
+		/* Auto promote (global): the master unable for a hold-down. */
+		if (ev && svc->policy == GTM_POLICY_GLOBAL && svc->auto_promote && sv->master != GTM_NO_CITY &&
+		    !v.city_able[sv->master]) {
+			track_t *t = &c->svcs[i].cities[sv->master];
+			uint64_t since = t->unable_since ? t->unable_since : now;
+			if (t->unable_since == 0)
+				t->unable_since = now;
+			if (now >= since + conf->controller.holddown_ms) {
+				uint32_t *rc = gtm_xcalloc(conf->ncities ? conf->ncities : 1, sizeof(*rc));
+				size_t nr = receivers(&v, sv->master, rc);
+				if (nr > 0 && budget_ok(c, now))
+					ev_add(ev, GTM_EV_PROMOTE, UINT32_MAX, rc[0], si, 0);
+				free(rc);
+			} else
+				due(&d->next_due, since + conf->controller.holddown_ms);
+		}
+
+		d->failopen[i] = !serving;
+		sv->state = !serving ? GTM_SVC_LAST_RESORT : service_degraded(&v) ? GTM_SVC_DEGRADED
+		                                                                  : GTM_SVC_NORMAL;
+		sv->ttl = sv->state == GTM_SVC_NORMAL ? svc->ttl : svc->degraded_ttl;
+		/* The TTL is in the records' wire: shape the service now that
+		 * it is known. */
+		dns_plan_service_init(d->plan, si, sv->ttl, flags | (geo ? DNS_PLAN_GEO : 0), sv->nchoices);
+		for (uint16_t k = 0; k < sv->nchoices; k++)
+			choice_emit(&v, d->plan, k, &sv->choices[k]);
+		plan_last_resort(&v, d->plan);
+		degraded += sv->state != GTM_SVC_NORMAL;
+		last += sv->state == GTM_SVC_LAST_RESORT;
+
+		/* The site views */
+		d->sites = gtm_xrealloc(d->sites, (d->nsites + v.nsites + 1) * sizeof(*d->sites));
+		for (size_t j = 0; j < v.nsites; j++) {
+			const svc_site_t *s = &v.sites[j];
+			d->sites[d->nsites++] = (gtm_site_view_t){
+				.service = si, .site = s->site, .up = s->up, .admin = s->admin,
+				.failback = s->fb * (v.city_able[site_of(&v, s)->city] ? v.city_g[site_of(&v, s)->city] : 0),
+				.weight = s->w, .why = s->why, .until = s->until,
+			};
+		}
+		view_clear(&v);
+	}
+	free(budget_used);
+	if (ev) {
+		c->stats.updates++;
+		c->stats.services_degraded = degraded;
+		c->stats.services_last_resort = last;
+		uint32_t held = 0;
+		for (size_t i = 0; i < conf->nservices; i++) {
+			for (size_t s = 0; s < conf->nsites; s++)
+				held += c->svcs[i].sites[s].recovering;
+			for (size_t k = 0; k < conf->ncities; k++)
+				held += c->svcs[i].cities[k].recovering;
+		}
+		c->stats.held_down = held;
+		for (size_t i = 0; i < ev->n; i++)
+			switch (ev->ev[i].kind) {
+			case GTM_EV_SITE_DOWN: c->stats.site_failovers++; break;
+			case GTM_EV_SITE_BACK:
+			case GTM_EV_CITY_BACK: c->stats.failbacks++; break;
+			case GTM_EV_CITY_EVACUATED: c->stats.evacuations++; break;
+			case GTM_EV_EVAC_SUPPRESSED: c->stats.evacuations_suppressed++; break;
+			case GTM_EV_PROMOTE: c->stats.promotions++; break;
+			default: break;
+			}
+		d->events = ev->ev;
+		d->nevents = ev->n;
+	}
+	return d;
+}
+
+gtm_decision_t *gtm_controller_update(gtm_controller_t *c, const gtm_health_t *health,
+                                      const gtm_admin_view_t *admin, uint64_t now)
+{
+	evlist_t ev = { 0 };
+	return compute(c, health, admin, now, &ev);
+}
+
+gtm_decision_t *gtm_controller_preview(const gtm_controller_t *c, const gtm_health_t *health,
+                                       const gtm_admin_view_t *admin, uint64_t now)
+{
+	/* compute() without events only reads the memory. */
+	return compute((gtm_controller_t *)c, health, admin, now, NULL);
+}
+
+void gtm_decision_free(gtm_decision_t *d)
+{
+	if (d == NULL)
+		return;
+	dns_plan_free(d->plan);
+	for (size_t i = 0; i < d->nservices; i++) {
+		for (uint16_t k = 0; k < d->services[i].nchoices; k++)
+			free(d->services[i].choices[k].shares);
+		free(d->services[i].choices);
+	}
+	free(d->services);
+	free(d->failopen);
+	free(d->sites);
+	free(d->events);
+	free(d);
+}
+
+const gtm_site_view_t *gtm_decision_site(const gtm_decision_t *d, uint32_t svc, uint32_t site)
+{
+	for (size_t i = 0; i < d->nsites; i++)
+		if (d->sites[i].service == svc && d->sites[i].site == site)
+			return &d->sites[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stateless shortcuts                                                      */
+
+dns_plan_t *gtm_controller_plan(const gtm_conf_t *conf, const gtm_health_t *health)
+{
+	return gtm_controller_plan_report(conf, health, NULL);
+}
+
+dns_plan_t *gtm_controller_plan_report(const gtm_conf_t *conf, const gtm_health_t *health,
+                                       bool *failopen)
+{
+	gtm_controller_t *c = gtm_controller_new(conf);
+	gtm_decision_t *d = gtm_controller_preview(c, health, NULL, 0);
+	dns_plan_t *p = d->plan;
+	d->plan = NULL;
+	if (failopen)
+		memcpy(failopen, d->failopen, conf->nservices * sizeof(*failopen));
+	gtm_decision_free(d);
+	gtm_controller_free(c);
+	return p;
+}

@@ -1,0 +1,588 @@
+/*
+ * gtmd: the gtm daemon.
+ *
+ * The main thread is the control thread: it loads the configuration, builds
+ * and publishes snapshots, and runs its own libevent base for signals, the
+ * GeoIP file poll (and, in later issues, probes, the control socket and
+ * metrics).  The DNS worker threads (dns/server.c) only read the published
+ * snapshot.
+ *
+ * What changes a snapshot here:
+ *   SIGHUP           re-reads the configuration, every zone file and the
+ *                    GeoIP database; all or nothing.
+ *   a health flip    the probes (gtm/core/health.c) change an endpoint's state:
+ *                    at most one rebuild per GTM_HEALTH_TICK_MS, however
+ *                    many endpoints flip;
+ *   the GeoIP file   replaced or rewritten on disk: polled every
+ *                    GTMD_GEO_POLL_MS with geo_db_changed() (a stat() per
+ *                    file; inotify would miss a file renamed over by a
+ *                    directory it does not watch, and a poll needs no
+ *                    bookkeeping); the database alone is reopened, checked
+ *                    and published with the same zones and plan inputs.
+ *
+ * Start-up order: configuration, listening sockets (bound, not yet
+ * served), probes; with health.unknown = "wait" the control loop then runs
+ * until every probe target has a verdict or health.unknown_wait passes
+ * (queries wait in the socket buffers meanwhile), and only then is the
+ * first snapshot published and are the DNS workers started.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/errcode.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "dns/server.h"
+#include "dns/snapshot.h"
+#include "gtm/core/build.h"
+#include "gtm/conf/conf.h"
+#include "gtm/ctl/control.h"
+#include "gtm/daemon/daemon.h"
+#include "gtm/core/health.h"
+#include "gtm/metrics/metrics.h"
+#include "gtm/core/siteans.h"
+#include "gtm/daemon/stats.h"
+
+/* How often the control thread looks at the GeoIP database files. */
+#define GTMD_GEO_POLL_MS 5000
+
+#ifndef GTM_DEFAULT_CONF
+#define GTM_DEFAULT_CONF "/etc/gtm/gtm.conf"
+#endif
+
+typedef struct gtmd {
+	const char *conf_path;
+	gtm_listen_t *listen_override;  /* -l, repeatable */
+	size_t nlisten_override;
+	gtm_conf_t *conf;               /* the configuration being served */
+	gtm_build_t *build;             /* its zones, GeoIP database and map; borrows conf */
+	dns_server_t *server;
+	gtm_health_mon_t *health;       /* the probes of conf; borrows conf */
+	struct event_base *base;
+	struct event *geo_poll;         /* GeoIP file poll (persistent timer) */
+	bool waiting;                   /* health.unknown = "wait": before the first round */
+	bool stopping;                  /* SIGTERM/SIGINT received */
+	/* Metrics (gtm/daemon/stats.h): the module, recreated at a reload that
+	 * changes the metrics group, and what it reads (pointers to the
+	 * fields above, plus the reload counters). */
+	gtm_metrics_t *metrics;
+	gtm_stats_src_t stats;
+	/* The control plane (gtm/ctl/control.h): admin state, controller, control
+	 * socket; admin is its state, for stats.admin. */
+	gtm_control_t *control;
+	gtm_admin_t *admin;
+	/* Answers per site name (gtm/core/siteans.h): numbers the sites of every
+	 * configuration served, for metrics and gtmctl status. */
+	gtm_siteans_t *siteans;
+} gtmd_t;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: gtmd [-c FILE] [-l ADDR:PORT]... [-d]\n"
+	        "       gtmd -t [-c FILE]\n"
+	        "       gtmd -V\n"
+	        "\n"
+	        "  -c, --config FILE   configuration file (default %s)\n"
+	        "  -t, --check         check the configuration and its zone files, then exit\n"
+	        "  -l, --listen ADDR   listen on ADDR (\"127.0.0.1:5353\", \"[::1]:5353\") instead of\n"
+	        "                      server.listen; repeatable\n"
+	        "  -d, --debug         log debug messages\n"
+	        "  -V, --version       print the version and exit\n"
+	        "  -h, --help          print this help and exit\n"
+	        "\n"
+	        "Signals: SIGHUP reloads the configuration, zones and GeoIP database;\n"
+	        "SIGUSR1 logs the health-check counters; SIGTERM and SIGINT stop.\n"
+	        "A replaced GeoIP database file is picked up\n"
+	        "within %d seconds.\n",
+	        GTM_DEFAULT_CONF, GTMD_GEO_POLL_MS / 1000);
+}
+
+static void print_diag(const gtm_diag_t *d)
+{
+	for (size_t i = 0; i < d->count; i++)
+		fprintf(stderr, "%s\n", d->msgs[i]);
+}
+
+static void log_diag(const gtm_diag_t *d)
+{
+	for (size_t i = 0; i < d->count; i++)
+		log_err("%s", d->msgs[i]);
+}
+
+/* Loads the configuration and what it names (zones, GeoIP database);
+ * NULL with `diag` filled. */
+static gtm_conf_t *load(const char *path, gtm_build_t **build, gtm_diag_t *diag)
+{
+	gtm_conf_t *conf = gtm_conf_load(path, diag);
+	if (conf == NULL)
+		return NULL;
+	*build = gtm_build_new(conf, diag);
+	if (*build == NULL) {
+		gtm_conf_free(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+static int check_only(const char *path)
+{
+	gtm_diag_t diag = { 0 };
+	gtm_build_t *build = NULL;
+	gtm_conf_t *conf = load(path, &build, &diag);
+	if (conf == NULL) {
+		print_diag(&diag);
+		gtm_diag_clear(&diag);
+		return 1;
+	}
+	/* The plan itself cannot fail; what it would warn about (a service
+	 * that fails open) is logged when gtmd starts. */
+	gtm_build_free(build);
+	gtm_conf_free(conf);
+	printf("%s: configuration ok\n", path);
+	return 0;
+}
+
+static int same_listen(const gtm_conf_t *a, const gtm_conf_t *b)
+{
+	if (a->nlisten != b->nlisten)
+		return 0;
+	for (size_t i = 0; i < a->nlisten; i++)
+		if (a->listen[i].len != b->listen[i].len ||
+		    memcmp(&a->listen[i].addr, &b->listen[i].addr, a->listen[i].len) != 0)
+			return 0;
+	return 1;
+}
+
+/* A new snapshot from the current build and health, published. */
+static dns_snapshot_t *publish(gtmd_t *g)
+{
+	dns_snapshot_t *snap;
+	if (g->control) {
+		snap = gtm_control_publish(g->control);
+	} else {
+		snap = gtm_build_snapshot(g->build, g->health ? gtm_health_mon_table(g->health) : NULL);
+		dns_snapshot_publish(snap);
+	}
+	if (!g->waiting)
+		gtm_stats_notify(&g->stats, "");
+	return snap;
+}
+
+/* The health monitor's coalesced tick: endpoints changed. */
+static void on_health(void *arg)
+{
+	gtmd_t *g = arg;
+	if (g->waiting) {
+		/* Nothing is served yet: build nothing (a half-probed fleet would
+		 * only log a spurious fail open); stop waiting once all is known. */
+		if (gtm_health_mon_unknown(g->health) == 0)
+			event_base_loopbreak(g->base);
+		return;
+	}
+	publish(g);
+}
+
+static void log_health_stats(const gtmd_t *g)
+{
+	gtm_health_stats_t hs;
+	gtm_build_stats_t bs;
+	if (g->health == NULL || g->build == NULL)
+		return;
+	gtm_health_mon_stats(g->health, &hs);
+	gtm_build_stats(g->build, &bs);
+	log_info("health, stats (%zu targets for %zu of %zu endpoints: %zu up, %zu down, %zu unknown; "
+	         "probes %llu started, %llu done, %llu failed, %u running; %llu target changes, "
+	         "%llu site changes, %llu publishes; fail open %u services now, %llu times in all; "
+	         "state file %llu writes, %llu errors)",
+	         hs.targets, hs.checked, hs.endpoints, hs.up, hs.down, hs.unknown,
+	         (unsigned long long)hs.probes_started, (unsigned long long)hs.probes_done,
+	         (unsigned long long)hs.probes_failed, hs.running,
+	         (unsigned long long)hs.target_changes, (unsigned long long)hs.site_changes,
+	         (unsigned long long)hs.publishes, bs.failopen_now,
+	         (unsigned long long)bs.failopen_entered, (unsigned long long)hs.state_writes,
+	         (unsigned long long)hs.state_write_errors);
+}
+
+/* Moves the messages of `from` to `to` (NULL: only clears). */
+static void diag_move(gtm_diag_t *to, gtm_diag_t *from)
+{
+	for (size_t i = 0; to && i < from->count; i++)
+		gtm_diag_add(to, NULL, 0, "%s", from->msgs[i]);
+	gtm_diag_clear(from);
+}
+
+/* SIGHUP and gtmctl reload.  Returns 0, or GTM_EINVAL with the problems
+ * also in `out` (may be NULL). */
+static int reload(gtmd_t *g, gtm_diag_t *out)
+{
+	gtm_diag_t diag = { 0 };
+	gtm_build_t *build = NULL;
+	log_info("reload, reading %s", g->conf_path);
+	gtm_conf_t *conf = load(g->conf_path, &build, &diag);
+	if (conf == NULL) {
+		log_diag(&diag);
+		diag_move(out, &diag);
+		log_err("reload, failed: %s refused, still serving the previous configuration",
+		        g->conf_path);
+		g->stats.reload_failures++;
+		return GTM_EINVAL;
+	}
+	/* Sockets and threads are made once; say so rather than half-apply. */
+	if (g->nlisten_override == 0 && !same_listen(conf, g->conf))
+		log_warn("reload, server.listen changed (restart gtmd to apply)");
+	/* New probes, carrying the state of every unchanged target; the old
+	 * engine keeps running until this succeeded. */
+	gtm_health_mon_t *health = gtm_health_mon_new(conf, g->base, g->health, on_health, g, &diag);
+	if (health == NULL) {
+		log_diag(&diag);
+		diag_move(out, &diag);
+		log_err("reload, failed: cannot set up the health checks, still serving the previous configuration");
+		gtm_build_free(build);
+		gtm_conf_free(conf);
+		g->stats.reload_failures++;
+		return GTM_EINVAL;
+	}
+	if (conf->workers != g->conf->workers)
+		log_warn("reload, server.workers changed (restart gtmd to apply)");
+	gtm_build_inherit(build, g->build);
+	gtm_stats_metrics_reload(&g->metrics, g->base, &g->conf->metrics, &conf->metrics, &g->stats);
+	g->stats.reloads++;
+	/* Answer counters follow site names: numbered while the old
+	 * snapshot still serves, before the new plan is compiled. */
+	gtm_siteans_bind(g->siteans, conf);
+	/* The admin state moves by name: while the old configuration lives. */
+	if (g->control)
+		gtm_control_rebind(g->control, conf, build, health);
+	gtm_health_mon_free(g->health);
+	gtm_build_free(g->build);
+	gtm_conf_free(g->conf);
+	g->health = health;
+	g->build = build;
+	g->conf = conf;
+	gtm_health_mon_start(health);
+	dns_snapshot_t *snap = publish(g);
+	char geo[256];
+	gtm_build_describe_geo(build, geo, sizeof(geo));
+	log_info("reload, done (generation %llu, %zu zones, %zu services, %zu checks, geo %s)",
+	         (unsigned long long)snap->generation, conf->nzones, conf->nservices, conf->nchecks, geo);
+	return 0;
+}
+
+/* gtm_control_hooks_t: gtmctl reload and stats. */
+static int ctl_reload(void *arg, gtm_diag_t *diag)
+{
+	gtmd_t *g = arg;
+	gtm_daemon_notify_reloading();
+	int rc = reload(g, diag);
+	gtm_stats_notify(&g->stats, "READY=1\n");
+	return rc;
+}
+
+static json_t *ctl_stats(void *arg)
+{
+	gtmd_t *g = arg;
+	return gtm_stats_snapshot(g->metrics);
+}
+
+/* The GeoIP poll: a database file replaced or rewritten is reopened and,
+ * when it checks out, served; a bad one is reported once and the running
+ * database stays. */
+static void on_geo_poll(evutil_socket_t fd, short what, void *arg)
+{
+	gtmd_t *g = arg;
+	(void)fd;
+	(void)what;
+	if (g->waiting || !gtm_build_geo_changed(g->build))
+		return;
+	char old[256], now[256];
+	gtm_build_describe_geo(g->build, old, sizeof(old));
+	gtm_diag_t diag = { 0 };
+	if (gtm_build_reopen_geo(g->build, &diag) != 0) {
+		log_diag(&diag);
+		gtm_diag_clear(&diag);
+		log_err("geo, database %s changed on disk but was refused, still serving %s",
+		        g->conf->geo.db, old);
+		return;
+	}
+	dns_snapshot_t *snap = publish(g);
+	gtm_build_describe_geo(g->build, now, sizeof(now));
+	log_info("geo, database reloaded (%s -> %s, generation %llu)", old, now,
+	         (unsigned long long)snap->generation);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	gtmd_t *g = arg;
+	(void)what;
+	if (sig == SIGHUP) {
+		gtm_daemon_notify_reloading();
+		reload(g, NULL);
+		gtm_stats_notify(&g->stats, "READY=1\n");
+		return;
+	}
+	if (sig == SIGUSR1) {
+		log_health_stats(g);
+		return;
+	}
+	log_info("shutdown, signal %d received", (int)sig);
+	gtm_daemon_notify("STOPPING=1");
+	g->stopping = true;
+	event_base_loopbreak(g->base);
+}
+
+static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	gtmd_t *g = arg;
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(g->base);
+}
+
+/* health.unknown = "wait": runs the control loop (probes, signals) until
+ * every target has a verdict or unknown_wait passes.  The sockets are
+ * bound; queries queue in them meanwhile. */
+static void wait_first_round(gtmd_t *g)
+{
+	size_t unknown = gtm_health_mon_unknown(g->health);
+	if (g->conf->health.unknown != GTM_UNKNOWN_WAIT || unknown == 0)
+		return;
+	uint32_t ms = g->conf->health.unknown_wait_ms;
+	log_info("health, waiting for a first verdict on %zu targets (at most %u ms) before answering",
+	         unknown, ms);
+	struct event *timer = evtimer_new(g->base, on_wait_timeout, g);
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	evtimer_add(timer, &tv);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	g->waiting = true;
+	gtm_health_mon_quiet(g->health, true);
+	event_base_dispatch(g->base);
+	gtm_health_mon_quiet(g->health, false);
+	g->waiting = false;
+	event_free(timer);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long waited = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	unknown = gtm_health_mon_unknown(g->health);
+	if (unknown == 0)
+		log_info("health, first round complete after %ld ms", waited);
+	else
+		log_warn("health, %zu targets still without a verdict after %ld ms; answering without them until they have one",
+		         unknown, waited);
+}
+
+static int serve(gtmd_t *g)
+{
+	gtm_diag_t diag = { 0 };
+	int rc = 1;
+
+	g->conf = load(g->conf_path, &g->build, &diag);
+	if (g->conf == NULL) {
+		log_diag(&diag);
+		log_err("startup, %s refused", g->conf_path);
+		goto finish;
+	}
+	/* server.user: looked up before binding, so that a wrong name stops
+	 * gtmd before it listens (only a root gtmd drops; see after binding). */
+	gtm_daemon_user_t user = { 0 };
+	char uerr[256] = "";
+	if (g->conf->user != NULL && geteuid() == 0 &&
+	    gtm_daemon_user_lookup(g->conf->user, &user, uerr, sizeof(uerr)) != 0) {
+		log_err("startup, server.user: %s", uerr);
+		goto finish;
+	}
+
+	dns_server_conf_t sc = {
+		.workers = g->conf->workers,
+		.tcp_idle_timeout_ms = g->conf->tcp_idle_timeout_ms,
+		.tcp_max_clients = g->conf->tcp_max_clients,
+		.udp_rcvbuf = g->conf->udp_rcvbuf,
+	};
+	const gtm_listen_t *ls = g->nlisten_override ? g->listen_override : g->conf->listen;
+	sc.nlisten = g->nlisten_override ? g->nlisten_override : g->conf->nlisten;
+	dns_addr_t *addrs = gtm_xcalloc(sc.nlisten, sizeof(*addrs));
+	for (size_t i = 0; i < sc.nlisten; i++) {
+		addrs[i].ss = ls[i].addr;
+		addrs[i].len = ls[i].len;
+	}
+	sc.listen = addrs;
+	g->server = dns_server_new(&sc, &diag);
+	free(addrs);
+	if (g->server == NULL) {
+		log_diag(&diag);
+		log_err("startup, cannot open the listening sockets");
+		goto finish;
+	}
+
+	g->base = event_base_new();
+	struct event *sigs[4];
+	const int signums[4] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
+	for (int i = 0; i < 4; i++) {
+		sigs[i] = evsignal_new(g->base, signums[i], on_signal, g);
+		evsignal_add(sigs[i], NULL);
+	}
+	/* Probes write to sockets that may be reset (SIGPIPE), and exec probes
+	 * need SIGCHLD left at its default. */
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Polled even without a database: a reload may configure one. */
+	g->geo_poll = event_new(g->base, -1, EV_PERSIST, on_geo_poll, g);
+	struct timeval poll_tv = { GTMD_GEO_POLL_MS / 1000, (GTMD_GEO_POLL_MS % 1000) * 1000 };
+	event_add(g->geo_poll, &poll_tv);
+
+	/* Answers per site, numbered before the first plan is compiled. */
+	g->siteans = gtm_siteans_new(g->base, gtm_siteans_read_server, &g->server,
+	                             gtm_siteans_now());
+	gtm_siteans_bind(g->siteans, g->conf);
+
+	/* Metrics, with or without a metrics group (gtmctl stats reads them). */
+	g->stats = (gtm_stats_src_t){ .conf = &g->conf, .build = &g->build, .health = &g->health,
+	                              .server = &g->server, .control = &g->control,
+	                              .answers = &g->siteans };
+	g->metrics = gtm_stats_metrics_new(g->base, &g->conf->metrics, &g->stats);
+	if (g->metrics == NULL) {
+		log_err("startup, cannot start the metrics");
+		goto stop;
+	}
+
+	/* Every socket is bound: a root gtmd becomes server.user now, before
+	 * it probes, reads state or answers anything. */
+	if (g->conf->user != NULL) {
+		int drc = geteuid() == 0 ? gtm_daemon_drop(&user, uerr, sizeof(uerr)) : GTM_DAEMON_NOT_ROOT;
+		if (drc < 0) {
+			log_err("startup, cannot drop privileges to %s: %s", g->conf->user, uerr);
+			goto stop;
+		}
+		if (drc == GTM_DAEMON_DROPPED)
+			log_info("startup, running as %s (uid %u, gid %u)", user.name, (unsigned)user.uid,
+			         (unsigned)user.gid);
+	} else if (geteuid() == 0 && !gtm_daemon_notify_enabled()) {
+		log_warn("startup, running as root (set server.user to drop privileges after binding)");
+	}
+
+	g->health = gtm_health_mon_new(g->conf, g->base, NULL, on_health, g, &diag);
+	if (g->health == NULL) {
+		log_diag(&diag);
+		log_err("startup, cannot set up the health checks");
+		goto stop;
+	}
+	gtm_health_mon_start(g->health);
+
+	wait_first_round(g);
+	if (g->stopping) {
+		rc = 0;
+		goto stop;
+	}
+	/* The control plane: admin state, controller and control socket. */
+	gtm_control_hooks_t hooks = { .reload = ctl_reload, .stats = ctl_stats, .arg = g };
+	g->control = gtm_control_new(g->base, g->conf, g->build, g->health, &hooks, &diag);
+	if (g->control == NULL) {
+		log_diag(&diag);
+		log_err("startup, cannot set up the control socket");
+		goto stop;
+	}
+	g->admin = gtm_control_admin(g->control);
+	g->stats.admin = &g->admin;
+	gtm_control_set_siteans(g->control, g->siteans);
+	publish(g);
+	if (dns_server_start(g->server) < 0)
+		goto stop;
+	char geo[256];
+	gtm_build_describe_geo(g->build, geo, sizeof(geo));
+	log_info("startup, serving %zu zones and %zu services on %zu addresses with %u workers (geo %s, gtmd %s)",
+	         g->conf->nzones, g->conf->nservices, sc.nlisten, sc.workers, geo, GTM_VERSION);
+	gtm_stats_notify(&g->stats, "READY=1\n");
+	event_base_dispatch(g->base);
+	rc = 0;
+stop:
+	dns_server_stop(g->server);
+	/* The last known state, so that a restart gives no wrong answer. */
+	gtm_health_mon_save(g->health, true);
+	log_health_stats(g);
+	/* The last figures out, while what they read is still there. */
+	gtm_stats_metrics_stop(g->metrics, 2000);
+	g->metrics = NULL;
+	gtm_control_free(g->control);
+	g->control = NULL;
+	g->admin = NULL;
+	gtm_health_mon_free(g->health);
+	g->health = NULL;
+	gtm_siteans_free(g->siteans);
+	g->siteans = NULL;
+	for (int i = 0; i < 4; i++)
+		event_free(sigs[i]);
+	event_free(g->geo_poll);
+	event_base_free(g->base);
+	dns_server_free(g->server);
+	dns_snapshot_retire();
+	if (rc == 0)
+		log_info("shutdown, done");
+finish:
+	gtm_build_free(g->build);
+	gtm_conf_free(g->conf);
+	gtm_diag_clear(&diag);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	gtmd_t g = { .conf_path = GTM_DEFAULT_CONF };
+	int check = 0, c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:tl:dVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			g.conf_path = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'l':
+			g.listen_override = gtm_xgrow(g.listen_override, g.nlisten_override,
+			                              sizeof(*g.listen_override));
+			if (gtm_listen_parse(optarg, 53, &g.listen_override[g.nlisten_override]) < 0) {
+				fprintf(stderr, "gtmd: -l %s: not an address (ADDR:PORT, [ADDR6]:PORT)\n", optarg);
+				return 2;
+			}
+			g.nlisten_override++;
+			break;
+		case 'd':
+			gtm_log_set_level(GTM_LOG_DEBUG);
+			break;
+		case 'V':
+			printf("gtmd %s\n", GTM_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "gtmd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	rc = check ? check_only(g.conf_path) : serve(&g);
+	free(g.listen_override);
+	return rc;
+}
