@@ -1,8 +1,9 @@
-/* Unit tests of common/: diagnostics, growth of arrays, error names. */
+/* Unit tests of common/: diagnostics, growth of arrays, error names, the name rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -10,6 +11,7 @@
 #include "common/alloc.h"
 #include "common/diag.h"
 #include "common/errcode.h"
+#include "common/name.h"
 
 static void test_diag_formats(void **state)
 {
@@ -67,6 +69,56 @@ static void test_strings(void **state)
 	assert_string_equal(gtm_strerror(-999), "unknown error");
 }
 
+/* DNS names: case and the final dot do not matter; plain names: exact. */
+static void test_name_rule(void **state)
+{
+	(void)state;
+	assert_true(gtm_name_eq(GTM_NAME_DNS, "WWW.example.com.", "www.example.com"));
+	assert_true(gtm_name_eq(GTM_NAME_DNS, "www.example.com", "www.EXAMPLE.com."));
+	assert_false(gtm_name_eq(GTM_NAME_DNS, "www.example.com", "www.example.co"));
+	assert_false(gtm_name_eq(GTM_NAME_DNS, "www.example.com..", "www.example.com"));
+	assert_true(gtm_name_eq(GTM_NAME_DNS, ".", "."));
+	assert_false(gtm_name_eq(GTM_NAME_PLAIN, "BJ-A", "bj-a"));
+	assert_true(gtm_name_eq(GTM_NAME_PLAIN, "bj-a", "bj-a"));
+	assert_false(gtm_name_eq(GTM_NAME_PLAIN, "bj-a.", "bj-a"));
+	assert_true(gtm_name_eq(GTM_NAME_PLAIN, NULL, NULL));
+	assert_false(gtm_name_eq(GTM_NAME_DNS, NULL, "a"));
+	assert_true(gtm_name_hash(GTM_NAME_DNS, "WWW.Example.COM.") ==
+	            gtm_name_hash(GTM_NAME_DNS, "www.example.com"));
+	assert_true(gtm_name_hash(GTM_NAME_PLAIN, "A") != gtm_name_hash(GTM_NAME_PLAIN, "a"));
+}
+
+/* The index finds every name by the same rule, through growth. */
+static void test_name_index(void **state)
+{
+	(void)state;
+	enum { N = 5000 };
+	static char names[N][32];
+	gtm_name_index_t ix;
+	gtm_name_index_init(&ix, GTM_NAME_DNS, 4);  /* grows many times */
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "svc%u.Example.com", i);
+		assert_int_equal(gtm_name_index_add(&ix, names[i], i), GTM_NAME_NONE);
+	}
+	assert_int_equal(ix.count, N);
+	assert_int_equal(gtm_name_index_add(&ix, "SVC7.example.com.", 99), 7);  /* first wins */
+	for (unsigned i = 0; i < N; i += 97) {
+		char q[40];
+		snprintf(q, sizeof(q), "SVC%u.EXAMPLE.COM.", i);
+		assert_int_equal(gtm_name_index_find(&ix, q), i);
+	}
+	assert_int_equal(gtm_name_index_find(&ix, "svc5000.example.com"), GTM_NAME_NONE);
+	assert_int_equal(gtm_name_index_find(&ix, NULL), GTM_NAME_NONE);
+	gtm_name_index_clear(&ix);
+	assert_int_equal(gtm_name_index_find(&ix, "svc1.example.com"), GTM_NAME_NONE);
+
+	struct item { int x; const char *name; } items[3] = { { 0, "bj-a" }, { 1, "bj-b" }, { 2, "sh-a" } };
+	gtm_name_index_build(&ix, GTM_NAME_PLAIN, items, 3, sizeof(items[0]), offsetof(struct item, name));
+	assert_int_equal(gtm_name_index_find(&ix, "sh-a"), 2);
+	assert_int_equal(gtm_name_index_find(&ix, "SH-A"), GTM_NAME_NONE);
+	gtm_name_index_clear(&ix);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -74,6 +126,8 @@ int main(void)
 		cmocka_unit_test(test_diag_many),
 		cmocka_unit_test(test_xgrow),
 		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_name_rule),
+		cmocka_unit_test(test_name_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
