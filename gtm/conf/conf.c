@@ -170,7 +170,7 @@ SAME_FN(zone_same, gtm_zone_conf_t, dns_name_eq)
 static const list_def_t zone_list = {
 	"zones", "zone", zone_keys, sizeof(gtm_zone_conf_t),
 	offsetof(gtm_zone_conf_t, line), offsetof(gtm_zone_conf_t, name),
-	zone_same, zone_free, zone_finish,
+	zone_same, zone_free, zone_finish, false, GTM_NAME_DNS,
 };
 
 static void section_zones(ctx_t *x, const config_setting_t *s)
@@ -203,7 +203,7 @@ SAME_FN(city_same, gtm_city_t, str_eq)
 static const list_def_t city_list = {
 	"cities", "city", city_keys, sizeof(gtm_city_t),
 	offsetof(gtm_city_t, line), offsetof(gtm_city_t, name),
-	city_same, city_free, NULL,
+	city_same, city_free, NULL, false, GTM_NAME_PLAIN,
 };
 
 static void section_cities(ctx_t *x, const config_setting_t *s)
@@ -257,7 +257,7 @@ SAME_FN(site_same, gtm_site_t, str_eq)
 static const list_def_t site_list = {
 	"sites", "site", site_keys, sizeof(gtm_site_t),
 	offsetof(gtm_site_t, line), offsetof(gtm_site_t, name),
-	site_same, site_free, NULL,
+	site_same, site_free, NULL, false, GTM_NAME_PLAIN,
 };
 
 static void section_sites(ctx_t *x, const config_setting_t *s)
@@ -1194,7 +1194,7 @@ SAME_FN(service_same, gtm_service_t, dns_name_eq)
 static const list_def_t service_list = {
 	"services", "service", service_keys, sizeof(gtm_service_t),
 	offsetof(gtm_service_t, line), offsetof(gtm_service_t, name),
-	service_same, service_free, service_finish,
+	service_same, service_free, service_finish, true, GTM_NAME_DNS,
 };
 
 static void section_services(ctx_t *x, const config_setting_t *s)

@@ -16,6 +16,7 @@
  * Control thread.
  */
 #pragma once
+#include "common/name.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -132,6 +133,10 @@ typedef struct list_def {
 	item_free_fn_t item_free;
 	/* After a successful walk: cross-field checks, derived fields. */
 	bool (*finish)(ctx_t *x, const config_setting_t *g, void *item, scope_t *sc);
+	/* Long lists (services): find duplicates through a name index by this
+	 * rule, which must agree with `same`, instead of a scan per entry. */
+	bool indexed;
+	gtm_name_kind_t index_kind;
 } list_def_t;
 
 #define SAME_FN(fname, type, eq) \

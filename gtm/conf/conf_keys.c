@@ -435,6 +435,15 @@ void conf_list_walk(ctx_t *x, const config_setting_t *l, const list_def_t *d, vo
 		conf_err(x, l, "%s must be a list of groups: %s = ( { ... }, ... )", d->list, d->list);
 		return;
 	}
+	gtm_name_index_t ix;
+	if (d->indexed) {
+		gtm_name_index_init(&ix, d->index_kind, (size_t)config_setting_length(l) + *n);
+		for (size_t k = 0; k < *n; k++) {
+			const char *nm;
+			memcpy(&nm, (const char *)*items + k * d->size + d->name_off, sizeof(nm));
+			gtm_name_index_add(&ix, nm, (uint32_t)k);
+		}
+	}
 	for (int i = 0; i < config_setting_length(l); i++) {
 		config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -450,7 +459,12 @@ void conf_list_walk(ctx_t *x, const config_setting_t *l, const list_def_t *d, vo
 			ok = d->finish(x, g, item, &sc);
 		char *name;
 		memcpy(&name, item + d->name_off, sizeof(name));
-		const char *prev = name ? d->same(*items, *n, d->size, item) : NULL;
+		const char *prev = NULL;
+		if (name && d->indexed) {
+			uint32_t k = gtm_name_index_find(&ix, name);
+			prev = k == GTM_NAME_NONE ? NULL : (const char *)*items + (size_t)k * d->size;
+		} else if (name)
+			prev = d->same(*items, *n, d->size, item);
 		if (prev) {
 			int pline;
 			memcpy(&pline, prev + d->line_off, sizeof(pline));
@@ -463,9 +477,13 @@ void conf_list_walk(ctx_t *x, const config_setting_t *l, const list_def_t *d, vo
 		}
 		*items = gtm_xgrow(*items, *n, d->size);
 		memcpy((char *)*items + *n * d->size, item, d->size);
+		if (d->indexed)
+			gtm_name_index_add(&ix, name, (uint32_t)*n);
 		(*n)++;
 		free(item);
 	}
+	if (d->indexed)
+		gtm_name_index_clear(&ix);
 }
 /* City and site names appear in gtmctl commands and Graphite paths, so they
  * stay plain: letters, digits, '-' and '_', at most 63. */
