@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "gtm/core/admin.h"
 #include "gtm/core/admin_int.h"
+#include "gtm/core/gen.h"
 
 static const char *const op_names[GTM_ADMIN_NOPS] = {
 	[GTM_ADMIN_DRAIN] = "drain",
@@ -340,28 +341,23 @@ uint32_t gtm_admin_master(const gtm_admin_t *a, uint32_t svc)
 /* ------------------------------------------------------------------------ */
 /* Names */
 
+/* By the one name rule (common/name.h): services are DNS names. */
 int gtm_adm_find_site(const gtm_conf_t *c, const char *name)
 {
-	for (size_t i = 0; i < c->nsites; i++)
-		if (strcmp(c->sites[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	uint32_t i = gtm_conf_site(c, name);
+	return i == GTM_NAME_NONE ? -1 : (int)i;
 }
 
 int gtm_adm_find_city(const gtm_conf_t *c, const char *name)
 {
-	for (size_t i = 0; i < c->ncities; i++)
-		if (strcmp(c->cities[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	uint32_t i = gtm_conf_city(c, name);
+	return i == GTM_NAME_NONE ? -1 : (int)i;
 }
 
 int gtm_adm_find_service(const gtm_conf_t *c, const char *name)
 {
-	for (size_t i = 0; i < c->nservices; i++)
-		if (strcmp(c->services[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	uint32_t i = gtm_conf_service(c, name);
+	return i == GTM_NAME_NONE ? -1 : (int)i;
 }
 
 bool gtm_adm_service_has_site_in(const gtm_conf_t *c, const gtm_service_t *svc, uint32_t city)
@@ -390,35 +386,95 @@ void gtm_adm_reset(gtm_admin_t *a, const gtm_conf_t *conf)
 	arrays_alloc(a, conf);
 }
 
-static void reset(gtm_admin_t *a, const gtm_conf_t *conf)
-{
-	gtm_adm_reset(a, conf);
-}
-
-/* The names gtm_admin_rebind() calls, whose body stays as it is: the
- * state file and the JSON codec live in admin_store.c and admin_json.c. */
-static int state_from_json(gtm_admin_t *a, const json_t *root, const char *what,
-                           int *dropped, char *err, size_t errlen)
-{
-	return gtm_adm_state_from_json(a, root, what, dropped, err, errlen);
-}
-
+/* The state file is written by admin_store.c. */
 static int save(const gtm_admin_t *a, uint64_t now, char *err, size_t errlen)
 {
 	return gtm_adm_save(a, now, err, errlen);
 }
 
-void gtm_admin_rebind(gtm_admin_t *a, const gtm_conf_t *conf)
+/* Why a global service's master override `city` cannot stay in `conf`
+ * (service `svc`), or NULL when it can. */
+static const char *master_drop(const gtm_conf_t *conf, uint32_t svc, uint32_t city)
 {
-	uint64_t now = gtm_admin_now();
-	json_t *root = gtm_admin_to_json(a, now, false);
-	char err[512];
+	if (conf->services[svc].policy != GTM_POLICY_GLOBAL)
+		return "no longer global";
+	if (city == GTM_REMAP_NONE)
+		return "its master city is no longer in the configuration";
+	if (!gtm_adm_service_has_site_in(conf, &conf->services[svc], city))
+		return "no longer has a site in its master city";
+	return NULL;
+}
+
+void gtm_admin_rebind(gtm_admin_t *a, const gtm_conf_t *conf, const gtm_remap_t *map)
+{
+	/* Every entry moves through the remap, in O(objects); what the new
+	 * configuration cannot hold is dropped, logged, and the state saved. */
+	gtm_admin_t old = *a;
+	arrays_alloc(a, conf);
+	const char *what = "after reload";
 	int dropped = 0;
-	reset(a, conf);
-	int rc = state_from_json(a, root, "after reload", &dropped, err, sizeof(err));
-	json_decref(root);
-	gtm_assert(rc == 0); /* what we wrote, we read */
-	if (dropped > 0 && save(a, now, err, sizeof(err)) != 0)
+	for (size_t i = 0; i < old.nsites; i++) {
+		site_adm_t *st = &old.sites[i];
+		bool set = st->state != GTM_ADMIN_ACTIVE || st->activated || st->rec.since != 0;
+		uint32_t n = map->site_new[i];
+		if (n == GTM_REMAP_NONE) {
+			if (set) {
+				log_warn("admin, site %s, state %s dropped (%s: not in the configuration)",
+				         old.conf->sites[i].name, gtm_admin_state_name(st->state), what);
+				dropped++;
+			}
+			continue;
+		}
+		if (st->activated && conf->sites[n].role != GTM_ROLE_COLD) {
+			/* Only the activation is dropped; a drain still holds. */
+			log_warn("admin, site %s, activation dropped (%s: the site is no longer cold)",
+			         conf->sites[n].name, what);
+			st->activated = false;
+			dropped++;
+		}
+		a->sites[n] = *st;
+		*st = (site_adm_t){ 0 };   /* moved: its strings belong to a now */
+	}
+	for (size_t i = 0; i < old.ncities; i++) {
+		city_adm_t *st = &old.cities[i];
+		uint32_t n = map->city_new[i];
+		if (n == GTM_REMAP_NONE) {
+			if (st->evacuated || st->rec.since != 0) {
+				log_warn("admin, city %s, %s dropped (%s: not in the configuration)",
+				         old.conf->cities[i].name, st->evacuated ? "evacuation" : "record", what);
+				dropped++;
+			}
+			continue;
+		}
+		a->cities[n] = *st;
+		*st = (city_adm_t){ 0 };
+	}
+	for (size_t i = 0; i < old.nservices; i++) {
+		svc_adm_t *st = &old.svcs[i];
+		uint32_t n = map->service_new[i];
+		bool set = st->master != GTM_NO_CITY || st->rec.since != 0;
+		const char *drop = NULL;
+		uint32_t city = st->master == GTM_NO_CITY ? GTM_NO_CITY : map->city_new[st->master];
+		if (n == GTM_REMAP_NONE)
+			drop = "not in the configuration";
+		else if (st->master != GTM_NO_CITY)
+			drop = master_drop(conf, n, city);
+		if (drop) {
+			if (set) {
+				log_warn("admin, service %s, master %s dropped (%s: %s)", old.conf->services[i].name,
+				         st->master != GTM_NO_CITY ? old.conf->cities[st->master].name : "record",
+				         what, drop);
+				dropped++;
+			}
+			continue;
+		}
+		a->svcs[n] = *st;
+		a->svcs[n].master = city;
+		*st = (svc_adm_t){ .master = GTM_NO_CITY };
+	}
+	arrays_free(&old);
+	char err[512];
+	if (dropped > 0 && save(a, gtm_admin_now(), err, sizeof(err)) != 0)
 		log_err("admin, state file not saved (%s)", err);
 }
 

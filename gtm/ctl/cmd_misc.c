@@ -39,9 +39,9 @@ static json_t *cmd_reload(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	(void)req;
 	log_info("control, reload asked by uid %u%s%s", (unsigned)peer->uid, peer->user[0] ? " " : "",
 	         peer->user);
-	gtm_diag_t diag = { 0 };
+	gtm_diag_t diag = { 0 }, notes = { 0 };
 	const gtm_control_hooks_t *h = gtm_control_hooks(c);
-	int rc = h->reload ? h->reload(h->arg, &diag) : GTM_EINVAL;
+	int rc = h->reload ? h->reload(h->arg, &diag, &notes) : GTM_EINVAL;
 	json_t *r;
 	if (rc == 0) {
 		/* `c` now serves the new configuration. */
@@ -50,6 +50,11 @@ static json_t *cmd_reload(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		r = json_pack("{s:b,s:s,s:I}", "ok", 1, "message", "reloaded", "generation",
 		              (json_int_t)(snap ? snap->generation : 0));
 		json_object_set_new(r, "services", json_integer((json_int_t)conf->nservices));
+		/* Restart-only keys that changed: said, never silently ignored. */
+		json_t *rs = json_array();
+		for (size_t i = 0; i < notes.count; i++)
+			json_array_append_new(rs, json_string(notes.msgs[i]));
+		json_object_set_new(r, "restart_needed", rs);
 	} else {
 		r = gtm_ctl_error("reload failed, the running configuration keeps serving");
 		json_t *errs = json_array();
@@ -58,6 +63,7 @@ static json_t *cmd_reload(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		json_object_set_new(r, "errors", errs);
 	}
 	gtm_diag_clear(&diag);
+	gtm_diag_clear(&notes);
 	return r;
 }
 
