@@ -1,7 +1,7 @@
 /*
  * The control plane of gtmd in one object: the admin state (gtm/core/admin.h),
  * the controller (gtm/core/controller.h), the control socket (gtm/ctl/ctl.h, with
- * the command handlers of gtm/ctl/ctlcmd.c) and the one timer that wakes the
+ * the command handlers of gtm/ctl/cmd_*.c) and the one timer that wakes the
  * controller for the next ramp step or hold-down expiry.
  *
  * gtmd makes one at start-up, rebinds it after every reload, and calls
@@ -87,7 +87,7 @@ dns_snapshot_t *gtm_control_publish(gtm_control_t *c);
  * was made), frees.  NULL is a no-op. */
 void gtm_control_free(gtm_control_t *c);
 
-/* For gtm/daemon/stats.c and gtm/ctl/ctlcmd.c. */
+/* For gtm/daemon/stats.c and gtm/ctl/cmd_*.c. */
 gtm_admin_t *gtm_control_admin(const gtm_control_t *c);
 /* Cluster mode (gtm/cluster/cluster.h), or NULL for a node alone. */
 struct gtm_cluster;
@@ -99,7 +99,7 @@ void gtm_control_set_siteans(gtm_control_t *c, struct gtm_siteans *t);
 struct gtm_siteans *gtm_control_siteans(const gtm_control_t *c);
 void gtm_control_stats(const gtm_control_t *c, gtm_controller_stats_t *out);
 
-/* ---- for gtm/ctl/ctlcmd.c ---------------------------------------------------- */
+/* ---- for gtm/ctl/cmd_*.c ----------------------------------------------------- */
 
 const gtm_conf_t *gtm_control_conf(const gtm_control_t *c);
 gtm_build_t *gtm_control_build(const gtm_control_t *c);
