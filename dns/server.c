@@ -447,7 +447,9 @@ static void tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sock
 {
 	worker_t *w = arg;
 	(void)l;
-	if (w->tcp_clients >= w->tcp_max) {
+	/* tcp_max and the idle timeout change under a reload
+	 * (dns_server_tune, on the control thread): read them atomically. */
+	if (w->tcp_clients >= __atomic_load_n(&w->tcp_max, __ATOMIC_RELAXED)) {
 		w->ctx.stats.tcp_rejected++;
 		close(fd);
 		return;
@@ -469,7 +471,7 @@ static void tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sock
 		w->conns->prev = c;
 	w->conns = c;
 	w->tcp_clients++;
-	unsigned ms = w->srv->conf.tcp_idle_timeout_ms;
+	unsigned ms = __atomic_load_n(&w->srv->conf.tcp_idle_timeout_ms, __ATOMIC_RELAXED);
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setcb(bev, tcp_read, tcp_write, tcp_event, c);
@@ -620,6 +622,55 @@ dns_server_t *dns_server_new(const dns_server_conf_t *conf, gtm_diag_t *diag)
 		}
 	}
 	return s;
+}
+
+/* The kernel's default receive buffer, for udp_rcvbuf = 0 after a reload
+ * (a socket cannot be told "back to the default"); 0 when unknown. */
+static int rmem_default(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/rmem_default", "r");
+	int v = 0;
+	if (f != NULL) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+void dns_server_tune(dns_server_t *s, const dns_server_conf_t *conf)
+{
+	unsigned max = conf->tcp_max_clients < s->nworkers ? s->nworkers : conf->tcp_max_clients;
+	__atomic_store_n(&s->conf.tcp_idle_timeout_ms, conf->tcp_idle_timeout_ms, __ATOMIC_RELAXED);
+	s->conf.tcp_max_clients = max;
+	for (unsigned i = 0; i < s->nworkers; i++)
+		__atomic_store_n(&s->workers[i].tcp_max, (max + s->nworkers - 1) / s->nworkers,
+		                 __ATOMIC_RELAXED);
+	if (conf->udp_rcvbuf != s->conf.udp_rcvbuf) {
+		int v = conf->udp_rcvbuf > 0 ? conf->udp_rcvbuf : rmem_default();
+		for (unsigned i = 0; v > 0 && i < s->nworkers; i++)
+			for (size_t j = 0; j < s->workers[i].nudp; j++) {
+				int fd = s->workers[i].udp[j].fd;
+				if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+					(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+			}
+		s->conf.udp_rcvbuf = conf->udp_rcvbuf;
+	}
+}
+
+int dns_server_udp_rcvbuf(const dns_server_t *s)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+	if (s->nworkers == 0 || s->workers[0].nudp == 0 ||
+	    getsockopt(s->workers[0].udp[0].fd, SOL_SOCKET, SO_RCVBUF, &v, &len) < 0)
+		return -1;
+	return v;
+}
+
+unsigned dns_server_tcp_idle_ms(const dns_server_t *s)
+{
+	return __atomic_load_n(&s->conf.tcp_idle_timeout_ms, __ATOMIC_RELAXED);
 }
 
 int dns_server_start(dns_server_t *s)

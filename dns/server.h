@@ -40,6 +40,22 @@ typedef struct dns_server dns_server_t;
  */
 dns_server_t *dns_server_new(const dns_server_conf_t *conf, gtm_diag_t *diag);
 
+/*
+ * A reload's live settings: the TCP idle timeout and client limit (for
+ * connections accepted from now on; open ones keep their timeout) and
+ * the UDP receive buffer (set on every socket; 0 = the kernel's default,
+ * net.core.rmem_default).  `conf`'s listen and workers are ignored: those
+ * need a restart (the sockets and threads are made once).  Control thread,
+ * while the workers run.
+ */
+void dns_server_tune(dns_server_t *s, const dns_server_conf_t *conf);
+
+/* What the sockets have now, for tests and gtmctl: the first UDP socket's
+ * SO_RCVBUF as the kernel reports it (twice the asked size, capped at
+ * rmem_max without CAP_NET_ADMIN), or -1; the TCP idle timeout in ms. */
+int dns_server_udp_rcvbuf(const dns_server_t *s);
+unsigned dns_server_tcp_idle_ms(const dns_server_t *s);
+
 /* Starts the worker threads.  A snapshot must have been published.
  * Returns 0 or a negative GTM_E*. */
 int dns_server_start(dns_server_t *s);

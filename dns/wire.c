@@ -104,14 +104,7 @@ size_t dns_name_labels(const uint8_t *name, size_t max, uint8_t off[DNS_LABELS_M
 	return pos + 1;
 }
 
-/*
- * Skips a possibly compressed name in a non-question section.  A pointer
- * must point strictly backwards (before the pointer itself), which makes
- * loops impossible, and the name it spells must stay within 255 bytes.
- * Returns the offset after the name as it sits in the packet, or 0 when
- * malformed.  *wire_len receives the uncompressed length.
- */
-static size_t name_skip(const uint8_t *pkt, size_t len, size_t pos, size_t *wire_len)
+size_t dns_name_skip(const uint8_t *pkt, size_t len, size_t pos, size_t *wire_len)
 {
 	size_t end = 0;          /* offset after the name in the stream, once known */
 	size_t total = 0;
@@ -126,7 +119,8 @@ static size_t name_skip(const uint8_t *pkt, size_t len, size_t pos, size_t *wire
 			if (total > DNS_NAME_MAX)
 				return 0;
 			if (l == 0) {
-				*wire_len = total;
+				if (wire_len)
+					*wire_len = total;
 				return end ? end : pos + 1;
 			}
 			pos += 1 + (size_t)l;
@@ -313,7 +307,7 @@ dns_parse_rc_t dns_query_parse(dns_query_t *q, const uint8_t *pkt, size_t len)
 	unsigned total = (unsigned)an + ns + ar;
 	for (unsigned i = 0; i < total; i++) {
 		size_t wlen;
-		size_t after = name_skip(pkt, len, pos, &wlen);
+		size_t after = dns_name_skip(pkt, len, pos, &wlen);
 		if (after == 0 || len - after < 10)
 			return DNS_PARSE_FORMERR;
 		const uint8_t *p = pkt + after;

@@ -13,6 +13,16 @@
 #define DNS_NAME_MAX 255
 
 /*
+ * Skips a possibly compressed name at `pos` in `pkt` (`len` bytes).  A
+ * pointer must point strictly backwards (before the pointer itself), which
+ * makes loops impossible, and the name it spells must stay within 255
+ * bytes; label types 01 and 10 are refused.  Returns the offset after the
+ * name as it sits in the packet, or 0 when malformed.  *wire_len (when not
+ * NULL) receives the uncompressed length.
+ */
+size_t dns_name_skip(const uint8_t *pkt, size_t len, size_t pos, size_t *wire_len);
+
+/*
  * Converts a presentation-form name ("www.Example.com", trailing dot
  * optional, "." for the root) to lower-case uncompressed wire form.
  * Returns the wire length, or 0 when the name is not valid (empty label,

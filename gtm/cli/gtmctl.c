@@ -656,8 +656,16 @@ int main(int argc, char **argv)
 			print_explain(reply);
 		else if (strcmp(cli.cmd, "stats") == 0)
 			print_flat(NULL, reply);
-		else
+		else {
 			printf("%s\n", str(reply, "message", "ok"));
+			/* reload: the restart-only keys that changed */
+			json_t *rs = json_object_get(reply, "restart_needed");
+			size_t i;
+			json_t *v;
+			json_array_foreach(rs, i, v)
+				if (json_is_string(v))
+					printf("warning: %s\n", json_string_value(v));
+		}
 		json_decref(reply);
 	} else {
 		rc = do_action(&c, &cli);

@@ -1114,10 +1114,11 @@ void gtm_cluster_rebind(gtm_cluster_t *cl, const gtm_conf_t *conf, gtm_admin_t *
                         gtm_health_mon_t *health)
 {
 	const gtm_cluster_conf_t *n = &conf->cluster;
-	if (!n->enabled || strcmp(n->node, cl->node) != 0 || strcmp(n->prefix, cl->prefix) != 0 ||
-	    !strv_same(n->etcd, n->netcd, cl->urls, cl->netcd)) {
-		log_warn("cluster, the cluster group changed: node, prefix and etcd take effect at the next restart");
-	} else {
+	/* node, prefix, etcd, TLS and timeout are restart-only keys: the
+	 * reload said so (gtm_conf_restart_changes); the running identity
+	 * stays, and so do the live keys until the identity is the same. */
+	if (n->enabled && strcmp(n->node, cl->node) == 0 && strcmp(n->prefix, cl->prefix) == 0 &&
+	    strv_same(n->etcd, n->netcd, cl->urls, cl->netcd)) {
 		cl->lease_s = n->lease_s;
 		cl->quorum = n->health_quorum;
 		cl->history_keep = n->history_keep;

@@ -52,18 +52,6 @@ static bool check_dns_name(ctx_t *x, const config_setting_t *s, void *obj, scope
 	return false;
 }
 
-/* DNS names compare without case and without a trailing dot. */
-static bool dns_name_eq(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 1 && a[la - 1] == '.')
-		la--;
-	if (lb > 1 && b[lb - 1] == '.')
-		lb--;
-	return la == lb && strncasecmp(a, b, la) == 0;
-}
-
-
 /* ------------------------------------------------------------------------ */
 /* server = { ... }                                                         */
 
@@ -109,9 +97,23 @@ static bool server_listen(ctx_t *x, const config_setting_t *s, void *obj, scope_
 	return ok;
 }
 
+/* server.listen and server.workers are made once (sockets, threads), and
+ * server.user is taken once, after binding: restart-only. */
+static bool listen_same(const void *a, const void *b)
+{
+	const gtm_conf_t *x = a, *y = b;
+	if (x->nlisten != y->nlisten)
+		return false;
+	for (size_t i = 0; i < x->nlisten; i++)
+		if (x->listen[i].len != y->listen[i].len ||
+		    memcmp(&x->listen[i].addr, &y->listen[i].addr, x->listen[i].len) != 0)
+			return false;
+	return true;
+}
+
 static const ckey_t server_keys[] = {
-	K_FN("listen", 0, server_listen),
-	K_INT("workers", gtm_conf_t, workers, 1, 64, 0),  /* 0: online CPUs, set at freeze */
+	K_FN("listen", 0, server_listen, RESTART, .same = listen_same),
+	K_INT("workers", gtm_conf_t, workers, 1, 64, 0, RESTART),  /* 0: online CPUs, set at freeze */
 	K_INT("edns_udp_size", gtm_conf_t, edns_udp_size, 512, 4096, 1232),
 	/* "hostname" is resolved when the snapshot is built (gtm_build_opts),
 	 * so that a renamed host shows after a reload. */
@@ -122,7 +124,7 @@ static const ckey_t server_keys[] = {
 	K_INT("udp_rcvbuf", gtm_conf_t, udp_rcvbuf, 0, 1073741824, 4194304),
 	/* Looked up when gtmd starts (gtm/daemon/daemon.h), not here: a config is
 	 * checked on machines that need not have the user. */
-	K_STR("user", gtm_conf_t, user, 1, 32, 0, NULL),
+	K_STR("user", gtm_conf_t, user, 1, 32, 0, NULL, RESTART),
 	{ 0 }
 };
 
@@ -165,12 +167,10 @@ static const ckey_t zone_keys[] = {
 	{ 0 }
 };
 
-SAME_FN(zone_same, gtm_zone_conf_t, dns_name_eq)
-
 static const list_def_t zone_list = {
 	"zones", "zone", zone_keys, sizeof(gtm_zone_conf_t),
 	offsetof(gtm_zone_conf_t, line), offsetof(gtm_zone_conf_t, name),
-	zone_same, zone_free, zone_finish, false, GTM_NAME_DNS,
+	GTM_NAME_DNS, zone_free, zone_finish, NULL,
 };
 
 static void section_zones(ctx_t *x, const config_setting_t *s)
@@ -198,12 +198,10 @@ static const ckey_t city_keys[] = {
 	{ 0 }
 };
 
-SAME_FN(city_same, gtm_city_t, str_eq)
-
 static const list_def_t city_list = {
 	"cities", "city", city_keys, sizeof(gtm_city_t),
 	offsetof(gtm_city_t, line), offsetof(gtm_city_t, name),
-	city_same, city_free, NULL, false, GTM_NAME_PLAIN,
+	GTM_NAME_PLAIN, city_free, NULL, NULL,
 };
 
 static void section_cities(ctx_t *x, const config_setting_t *s)
@@ -252,12 +250,10 @@ static const ckey_t site_keys[] = {
 	{ 0 }
 };
 
-SAME_FN(site_same, gtm_site_t, str_eq)
-
 static const list_def_t site_list = {
 	"sites", "site", site_keys, sizeof(gtm_site_t),
 	offsetof(gtm_site_t, line), offsetof(gtm_site_t, name),
-	site_same, site_free, NULL, false, GTM_NAME_PLAIN,
+	GTM_NAME_PLAIN, site_free, NULL, NULL,
 };
 
 static void section_sites(ctx_t *x, const config_setting_t *s)
@@ -1189,12 +1185,10 @@ static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scop
 	return ok;
 }
 
-SAME_FN(service_same, gtm_service_t, dns_name_eq)
-
 static const list_def_t service_list = {
 	"services", "service", service_keys, sizeof(gtm_service_t),
 	offsetof(gtm_service_t, line), offsetof(gtm_service_t, name),
-	service_same, service_free, service_finish, true, GTM_NAME_DNS,
+	GTM_NAME_DNS, service_free, service_finish, NULL,
 };
 
 static void section_services(ctx_t *x, const config_setting_t *s)
@@ -1229,6 +1223,46 @@ static const struct section {
 	{ NULL, NULL }
 };
 
+size_t gtm_conf_restart_changes(const gtm_conf_t *old, const gtm_conf_t *conf, gtm_conf_key_cb_t cb,
+                                void *arg)
+{
+	size_t n = conf_keys_restart_diff("server", server_keys, old, conf, cb, arg);
+	if (old->cluster.enabled != conf->cluster.enabled) {
+		cb("cluster", arg);   /* the group itself, added or removed */
+		return n + 1;
+	}
+	return n + conf_keys_restart_diff("cluster", conf_cluster_keys, &old->cluster, &conf->cluster,
+	                                  cb, arg);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? gtm_xstrdup(s) : NULL;
+}
+
+gtm_conf_t *gtm_conf_restart_image(const gtm_conf_t *c)
+{
+	gtm_conf_t *r = gtm_xcalloc(1, sizeof(*r));
+	r->path = gtm_xstrdup(c->path);
+	r->nlisten = c->nlisten;
+	r->listen = gtm_xcalloc(c->nlisten ? c->nlisten : 1, sizeof(*r->listen));
+	memcpy(r->listen, c->listen, c->nlisten * sizeof(*r->listen));
+	r->workers = c->workers;
+	r->user = dup_or_null(c->user);
+	gtm_cluster_conf_t *d = &r->cluster;
+	const gtm_cluster_conf_t *o = &c->cluster;
+	*d = *o;
+	d->node = dup_or_null(o->node);
+	d->prefix = dup_or_null(o->prefix);
+	d->ca_file = dup_or_null(o->ca_file);
+	d->cert_file = dup_or_null(o->cert_file);
+	d->key_file = dup_or_null(o->key_file);
+	d->etcd = gtm_xcalloc(o->netcd ? o->netcd : 1, sizeof(*d->etcd));
+	for (size_t i = 0; i < o->netcd; i++)
+		d->etcd[i] = gtm_xstrdup(o->etcd[i]);
+	return r;
+}
+
 /* The server defaults also hold when there is no server group at all. */
 static void defaults(gtm_conf_t *c)
 {
@@ -1257,6 +1291,62 @@ static void freeze(gtm_conf_t *c)
 	}
 	c->health.unknown_wait_ms = conf_secs_ms(c->health.unknown_wait_s);
 	conf_control_freeze(c);
+	gtm_name_index_build(&c->ix_sites, GTM_NAME_PLAIN, c->sites, c->nsites, sizeof(*c->sites),
+	                     offsetof(gtm_site_t, name));
+	gtm_name_index_build(&c->ix_cities, GTM_NAME_PLAIN, c->cities, c->ncities, sizeof(*c->cities),
+	                     offsetof(gtm_city_t, name));
+	gtm_name_index_build(&c->ix_services, GTM_NAME_DNS, c->services, c->nservices,
+	                     sizeof(*c->services), offsetof(gtm_service_t, name));
+	gtm_name_index_build(&c->ix_checks, GTM_NAME_PLAIN, c->checks, c->nchecks, sizeof(*c->checks),
+	                     offsetof(gtm_check_t, name));
+	gtm_name_index_build(&c->ix_zones, GTM_NAME_DNS, c->zones, c->nzones, sizeof(*c->zones),
+	                     offsetof(gtm_zone_conf_t, name));
+}
+
+/* A configuration assembled by hand (the unit tests) has no index: the
+ * look-up then walks the array, by the same rule. */
+static uint32_t find(const gtm_name_index_t *ix, gtm_name_kind_t kind, const void *items, size_t n,
+                     size_t size, size_t name_off, const char *name)
+{
+	if (ix->slot != NULL || name == NULL)
+		return gtm_name_index_find(ix, name);
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+		memcpy(&s, (const char *)items + i * size + name_off, sizeof(s));
+		if (s && gtm_name_eq(kind, s, name))
+			return (uint32_t)i;
+	}
+	return GTM_NAME_NONE;
+}
+
+uint32_t gtm_conf_site(const gtm_conf_t *c, const char *name)
+{
+	return find(&c->ix_sites, GTM_NAME_PLAIN, c->sites, c->nsites, sizeof(gtm_site_t),
+	            offsetof(gtm_site_t, name), name);
+}
+
+uint32_t gtm_conf_city(const gtm_conf_t *c, const char *name)
+{
+	return find(&c->ix_cities, GTM_NAME_PLAIN, c->cities, c->ncities, sizeof(gtm_city_t),
+	            offsetof(gtm_city_t, name), name);
+}
+
+uint32_t gtm_conf_service(const gtm_conf_t *c, const char *name)
+{
+	return find(&c->ix_services, GTM_NAME_DNS, c->services, c->nservices, sizeof(gtm_service_t),
+	            offsetof(gtm_service_t, name), name);
+}
+
+uint32_t gtm_conf_check(const gtm_conf_t *c, const char *name)
+{
+	return find(&c->ix_checks, GTM_NAME_PLAIN, c->checks, c->nchecks, sizeof(gtm_check_t),
+	            offsetof(gtm_check_t, name), name);
+}
+
+uint32_t gtm_conf_zone(const gtm_conf_t *c, const char *name)
+{
+	return find(&c->ix_zones, GTM_NAME_DNS, c->zones, c->nzones, sizeof(gtm_zone_conf_t),
+	            offsetof(gtm_zone_conf_t, name), name);
 }
 
 gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag)
@@ -1359,6 +1449,11 @@ void gtm_conf_free(gtm_conf_t *c)
 	conf_metrics_free(c);
 	conf_cluster_free(c);
 	free(c->user);
+	gtm_name_index_clear(&c->ix_sites);
+	gtm_name_index_clear(&c->ix_cities);
+	gtm_name_index_clear(&c->ix_services);
+	gtm_name_index_clear(&c->ix_checks);
+	gtm_name_index_clear(&c->ix_zones);
 	free(c);
 }
 

@@ -18,6 +18,7 @@
 
 #include "checks/check.h"
 #include "common/diag.h"
+#include "common/name.h"
 #include "dns/snapshot.h"
 #include "gtm/metrics/metrics.h"
 
@@ -301,6 +302,10 @@ typedef struct gtm_conf {
 	gtm_controller_conf_t controller;  /* the controller group (gtm/conf/conf_control.c) */
 	gtm_metrics_conf_t metrics;  /* the metrics group (gtm/conf/conf_metrics.c) */
 	gtm_cluster_conf_t cluster;  /* the cluster group (gtm/conf/conf_cluster.c) */
+
+	/* Names to indices, built when the configuration is frozen: read them
+	 * through gtm_conf_site() and friends, the one rule of common/name.h. */
+	gtm_name_index_t ix_sites, ix_cities, ix_services, ix_checks, ix_zones;
 } gtm_conf_t;
 
 /*
@@ -312,6 +317,37 @@ gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag);
 
 /* NULL is a no-op. */
 void gtm_conf_free(gtm_conf_t *c);
+
+/*
+ * Finding a configured object by name, in O(1), by the one rule of
+ * common/name.h: services and zones are DNS names ("WWW.example.com." is
+ * "www.example.com"), sites, cities and checks plain names (exact).  Each
+ * returns the index into the configuration's array, or GTM_NAME_NONE.
+ * Every lookup of an operator's or a file's name goes through these.
+ */
+uint32_t gtm_conf_site(const gtm_conf_t *c, const char *name);
+uint32_t gtm_conf_city(const gtm_conf_t *c, const char *name);
+uint32_t gtm_conf_service(const gtm_conf_t *c, const char *name);
+uint32_t gtm_conf_check(const gtm_conf_t *c, const char *name);
+uint32_t gtm_conf_zone(const gtm_conf_t *c, const char *name);
+
+/*
+ * Reload scope.  Every key of the key tables is either applied by a
+ * reload (most) or read only when gtmd starts (KF_RESTART in the table:
+ * server.listen, server.workers, server.user, the cluster group).  For each
+ * restart-only key whose value differs between `old` and `conf`, calls
+ * cb(key, arg) with the key's full name ("server.workers", "cluster.etcd").
+ * Returns how many differ.
+ */
+typedef void (*gtm_conf_key_cb_t)(const char *key, void *arg);
+
+/* What a restart-only key compares against is what gtmd runs with, which
+ * is the configuration it started with: a copy of `c`'s restart-only keys
+ * (everything else zero), to keep for the daemon's life and pass as `old`
+ * below.  Free it with gtm_conf_free. */
+gtm_conf_t *gtm_conf_restart_image(const gtm_conf_t *c);
+size_t gtm_conf_restart_changes(const gtm_conf_t *old, const gtm_conf_t *conf, gtm_conf_key_cb_t cb,
+                                void *arg);
 
 /* The schema preset's paths with the geo.fields overrides applied.  The
  * strings are borrowed from `geo` (or static). */

@@ -257,18 +257,31 @@ static bool cluster_prefix(ctx_t *x, const config_setting_t *s, void *obj, scope
 	return true;
 }
 
-static const ckey_t cluster_keys[] = {
-	K_STR("node", gtm_cluster_conf_t, node, 1, 63, 0, cluster_node),
-	K_FN("etcd", KF_REQUIRED, cluster_etcd),
+static bool etcd_same(const void *a, const void *b)
+{
+	const gtm_cluster_conf_t *x = a, *y = b;
+	if (x->netcd != y->netcd)
+		return false;
+	for (size_t i = 0; i < x->netcd; i++)
+		if (strcmp(x->etcd[i], y->etcd[i]) != 0)
+			return false;
+	return true;
+}
+
+/* The node's identity and its etcd client (members, TLS, timeout) are
+ * made once; lease, health_quorum and history_keep apply at a reload. */
+const ckey_t conf_cluster_keys[] = {
+	K_STR("node", gtm_cluster_conf_t, node, 1, 63, 0, cluster_node, RESTART),
+	K_FN("etcd", KF_REQUIRED, cluster_etcd, RESTART, .same = etcd_same),
 	{ .name = "prefix", .type = KT_STR, .flags = KF_DEFAULT, FIELD(gtm_cluster_conf_t, prefix),
-	  .min = 1, .max = 128, .sdef = "/gtm/", .fn = cluster_prefix },
+	  .min = 1, .max = 128, .sdef = "/gtm/", .fn = cluster_prefix, RESTART },
 	K_INT("lease", gtm_cluster_conf_t, lease_s, 2, 300, 5),
-	K_NUM("timeout", gtm_cluster_conf_t, timeout_s, 0.1, 60, 0),
+	K_NUM("timeout", gtm_cluster_conf_t, timeout_s, 0.1, 60, 0, RESTART),
 	K_INT("health_quorum", gtm_cluster_conf_t, health_quorum, 0, 64, 0),
 	K_INT("history_keep", gtm_cluster_conf_t, history_keep, 10, 1000000, 1000),
-	K_STR("ca_file", gtm_cluster_conf_t, ca_file, 1, PATH_MAX, 0, cluster_file),
-	K_STR("cert_file", gtm_cluster_conf_t, cert_file, 1, PATH_MAX, 0, cluster_file),
-	K_STR("key_file", gtm_cluster_conf_t, key_file, 1, PATH_MAX, 0, cluster_file),
+	K_STR("ca_file", gtm_cluster_conf_t, ca_file, 1, PATH_MAX, 0, cluster_file, RESTART),
+	K_STR("cert_file", gtm_cluster_conf_t, cert_file, 1, PATH_MAX, 0, cluster_file, RESTART),
+	K_STR("key_file", gtm_cluster_conf_t, key_file, 1, PATH_MAX, 0, cluster_file, RESTART),
 	{ 0 }
 };
 
@@ -304,7 +317,7 @@ void conf_section_cluster(ctx_t *x, const config_setting_t *s)
 	cc->prefix = NULL;
 	cc->enabled = true;
 	scope_t sc = { .kind = "cluster", .section = true };
-	conf_group_walk(x, s, cluster_keys, cc, &sc);
+	conf_group_walk(x, s, conf_cluster_keys, cc, &sc);
 	if (cc->prefix && cc->prefix[strlen(cc->prefix) - 1] != '/') {
 		char *p = gtm_xasprintf("%s/", cc->prefix);
 		free(cc->prefix);
@@ -327,7 +340,7 @@ void conf_section_cluster(ctx_t *x, const config_setting_t *s)
 void conf_cluster_defaults(gtm_conf_t *c)
 {
 	gtm_cluster_conf_t *cc = &c->cluster;
-	for (const ckey_t *k = cluster_keys; k->name; k++)
+	for (const ckey_t *k = conf_cluster_keys; k->name; k++)
 		conf_key_default(k, cc);
 	cc->timeout_s = 2;
 	cc->timeout_ms = conf_secs_ms(cc->timeout_s);

@@ -362,12 +362,10 @@ static bool check_finish(ctx_t *x, const config_setting_t *g, void *item, scope_
 	return ok;
 }
 
-SAME_FN(check_same, gtm_check_t, str_eq)
-
 static const list_def_t check_list = {
 	"checks", "check", check_keys, sizeof(gtm_check_t),
 	offsetof(gtm_check_t, line), offsetof(gtm_check_t, name),
-	check_same, conf_check_free, check_finish, false, GTM_NAME_PLAIN,
+	GTM_NAME_PLAIN, conf_check_free, check_finish, NULL,
 };
 
 void conf_section_checks(ctx_t *x, const config_setting_t *s)

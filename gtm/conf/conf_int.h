@@ -16,7 +16,6 @@
  * Control thread.
  */
 #pragma once
-#include "common/name.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,6 +24,7 @@
 
 #include <libconfig.h>
 
+#include "common/name.h"
 #include "geo/map.h"
 #include "gtm/conf/conf.h"
 
@@ -84,6 +84,9 @@ typedef struct scope {
 } scope_t;
 
 typedef bool (*key_fn_t)(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc);
+/* Whether a KT_FN key's value is the same in two groups (the structs its
+ * function fills), for the reload scope. */
+typedef bool (*key_same_fn_t)(const void *a, const void *b);
 
 typedef struct key {
 	const char *name;
@@ -97,20 +100,29 @@ typedef struct key {
 	int64_t scale;        /* KT_INT: stored value = value * scale (0 means 1) */
 	const char *const *choices;  /* KT_ENUM, NULL-terminated */
 	key_fn_t fn;          /* KT_FN: parses the value; otherwise an optional extra check */
+	/* Reload scope: false (the default), a reload applies the key; true,
+	 * it is read only when gtmd starts, and a reload that changes it says
+	 * "KEY changed: restart to apply" (gtm_conf_restart_changes).  A
+	 * restart-only KT_FN key needs `same`; the others compare their field. */
+	bool restart;
+	key_same_fn_t same;
 } ckey_t;
 
+/* The tail of a key row that is read only at start-up: K_INT(..., RESTART). */
+#define RESTART .restart = true
+
 #define FIELD(st, f) .off = offsetof(st, f), .size = sizeof(((st *)0)->f)
-#define K_INT(n, st, f, lo, hi, d) \
-	{ .name = n, .type = KT_INT, .flags = KF_DEFAULT, FIELD(st, f), .min = lo, .max = hi, .def = d }
-#define K_NUM(n, st, f, lo, hi, fl) \
-	{ .name = n, .type = KT_NUM, .flags = fl, FIELD(st, f), .dmin = lo, .dmax = hi }
-#define K_STR(n, st, f, lo, hi, fl, chk) \
-	{ .name = n, .type = KT_STR, .flags = fl, FIELD(st, f), .min = lo, .max = hi, .fn = chk }
+#define K_INT(n, st, f, lo, hi, d, ...) \
+	{ .name = n, .type = KT_INT, .flags = KF_DEFAULT, FIELD(st, f), .min = lo, .max = hi, .def = d, __VA_ARGS__ }
+#define K_NUM(n, st, f, lo, hi, fl, ...) \
+	{ .name = n, .type = KT_NUM, .flags = fl, FIELD(st, f), .dmin = lo, .dmax = hi, __VA_ARGS__ }
+#define K_STR(n, st, f, lo, hi, fl, chk, ...) \
+	{ .name = n, .type = KT_STR, .flags = fl, FIELD(st, f), .min = lo, .max = hi, .fn = chk, __VA_ARGS__ }
 #define K_ENUM(n, st, f, ch, d) \
 	{ .name = n, .type = KT_ENUM, .flags = KF_DEFAULT, FIELD(st, f), .choices = ch, .def = d }
 #define K_BOOL(n, st, f, d) \
 	{ .name = n, .type = KT_BOOL, .flags = KF_DEFAULT, FIELD(st, f), .def = d }
-#define K_FN(n, fl, f) { .name = n, .type = KT_FN, .flags = fl, .fn = f }
+#define K_FN(n, fl, f, ...) { .name = n, .type = KT_FN, .flags = fl, .fn = f, __VA_ARGS__ }
 
 /*
  * A list of groups, e.g. cities = ( { ... }, { ... } ).  Each entry is
@@ -120,6 +132,9 @@ typedef struct key {
  * report once more, which is the honest answer.
  */
 typedef const void *(*same_fn_t)(const void *items, size_t n, size_t size, const void *item);
+/* Positional list_def_t initialisers name the rule by which two entries'
+ * names are the same (common/name.h); `same` overrides it (a key made of
+ * several fields, such as a carbon server's host and port). */
 typedef void (*item_free_fn_t)(void *item);
 
 typedef struct list_def {
@@ -129,29 +144,25 @@ typedef struct list_def {
 	size_t size;
 	size_t line_off;      /* the item's int line field */
 	size_t name_off;      /* the item's char *name field */
-	same_fn_t same;
+	gtm_name_kind_t name_kind;  /* how names compare: plain or DNS (common/name.h) */
 	item_free_fn_t item_free;
 	/* After a successful walk: cross-field checks, derived fields. */
 	bool (*finish)(ctx_t *x, const config_setting_t *g, void *item, scope_t *sc);
-	/* Long lists (services): find duplicates through a name index by this
-	 * rule, which must agree with `same`, instead of a scan per entry. */
-	bool indexed;
-	gtm_name_kind_t index_kind;
+	same_fn_t same;       /* NULL: names compared by name_kind, through an index */
 } list_def_t;
 
-#define SAME_FN(fname, type, eq) \
-	static const void *fname(const void *items, size_t n, size_t size, const void *item) \
-	{ \
-		const type *v = items, *it = item; \
-		for (size_t i = 0; i < n; i++) \
-			if (eq(v[i].name, it->name)) \
-				return &v[i]; \
-		return NULL; \
-	}
 
-static inline bool str_eq(const char *a, const char *b) { return strcmp(a, b) == 0; }
+
+/* conf_cluster.c's key table, for the reload scope (conf.c). */
+extern const ckey_t conf_cluster_keys[];
 
 /* ---- conf_keys.c ---- */
+
+/* Reload scope: for each restart-only key of `keys` whose value differs
+ * between the groups `a` and `b` (structs of the table's fields), calls
+ * cb("GROUP.KEY", arg).  Returns how many differ. */
+size_t conf_keys_restart_diff(const char *group, const ckey_t *keys, const void *a, const void *b,
+                              gtm_conf_key_cb_t cb, void *arg);
 
 /* Index of file `name` in x->files (added when new). */
 size_t conf_file_index(ctx_t *x, const char *name);

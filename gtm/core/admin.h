@@ -156,11 +156,13 @@ uint64_t gtm_admin_now(void);
 int gtm_admin_load(gtm_admin_t *a);
 
 /*
- * Moves the state to a new configuration (after a reload), by name, with
- * the same rules as gtm_admin_load() for names that are gone, and saves it
- * when anything was dropped.  `conf` is borrowed as in gtm_admin_new().
+ * Moves the state to a new configuration (after a reload) through `map`,
+ * the reload's remap (gtm/core/gen.h), with the same rules as
+ * gtm_admin_load() for objects that are gone, and saves it when anything
+ * was dropped.  `conf` is borrowed as in gtm_admin_new().
  */
-void gtm_admin_rebind(gtm_admin_t *a, const gtm_conf_t *conf);
+struct gtm_remap;
+void gtm_admin_rebind(gtm_admin_t *a, const gtm_conf_t *conf, const struct gtm_remap *map);
 
 /*
  * New state and history files (a reload that changed them): copied; NULL

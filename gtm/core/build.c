@@ -22,6 +22,7 @@
 #include "geo/map.h"
 #include "geo/tree.h"
 #include "gtm/core/build.h"
+#include "gtm/core/gen.h"
 
 void gtm_build_opts(const gtm_conf_t *conf, dns_opts_t *opts)
 {
@@ -274,30 +275,19 @@ dns_snapshot_t *gtm_build_snapshot_plan(gtm_build_t *b, dns_plan_t *plan, bool *
 	return snap;
 }
 
-/* DNS names compare without case and without a trailing dot. */
-static bool name_eq(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 1 && a[la - 1] == '.')
-		la--;
-	if (lb > 1 && b[lb - 1] == '.')
-		lb--;
-	return la == lb && strncasecmp(a, b, la) == 0;
-}
-
-void gtm_build_inherit(gtm_build_t *b, const gtm_build_t *old)
+void gtm_build_inherit(gtm_build_t *b, const gtm_build_t *old, const gtm_remap_t *map)
 {
 	if (old == NULL)
 		return;
 	b->stats = old->stats;
 	b->stats.failopen_now = 0;
-	for (size_t i = 0; i < b->conf->nservices; i++)
-		for (size_t j = 0; j < old->conf->nservices; j++)
-			if (name_eq(b->conf->services[i].name, old->conf->services[j].name)) {
-				b->failopen[i] = old->failopen[j];
-				b->stats.failopen_now += old->failopen[j];
-				break;
-			}
+	for (size_t i = 0; i < b->conf->nservices; i++) {
+		uint32_t o = map->service_old[i];
+		if (o != GTM_REMAP_NONE) {
+			b->failopen[i] = old->failopen[o];
+			b->stats.failopen_now += old->failopen[o];
+		}
+	}
 }
 
 void gtm_build_stats(const gtm_build_t *b, gtm_build_stats_t *out)

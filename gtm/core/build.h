@@ -86,11 +86,13 @@ void gtm_build_stats(const gtm_build_t *b, gtm_build_stats_t *out);
 bool gtm_build_failopen(const gtm_build_t *b, size_t service);
 
 /*
- * Reload: carries the counters and each service's fail-open state (matched
- * by name) from `old` to `b`, before b's first snapshot, so that a reload
- * neither repeats nor loses a fail-open transition.  NULL old: nothing.
+ * Reload: carries the counters and each service's fail-open state (through
+ * `map`, the reload's remap: gtm/core/gen.h) from `old` to `b`, before b's
+ * first snapshot, so that a reload neither repeats nor loses a fail-open
+ * transition.  NULL old: nothing.
  */
-void gtm_build_inherit(gtm_build_t *b, const gtm_build_t *old);
+struct gtm_remap;
+void gtm_build_inherit(gtm_build_t *b, const gtm_build_t *old, const struct gtm_remap *map);
 
 /*
  * True when the database file(s) the build opened have been replaced or

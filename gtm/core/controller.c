@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "geo/map.h"
 #include "gtm/core/controller.h"
+#include "gtm/core/gen.h"
 
 #define WEIGHT_SCALE 1000000.0
 /* The rate limit's memory: at most this many evacuations are remembered. */
@@ -96,40 +97,22 @@ void gtm_controller_free(gtm_controller_t *c)
 	free(c);
 }
 
-static int find_name(const char *name, const void *items, size_t n, size_t size, size_t name_off)
-{
-	for (size_t i = 0; i < n; i++) {
-		const char *s;
-		memcpy(&s, (const char *)items + i * size + name_off, sizeof(s));
-		if (strcmp(s, name) == 0)
-			return (int)i;
-	}
-	return -1;
-}
-
-void gtm_controller_rebind(gtm_controller_t *c, const gtm_conf_t *conf)
+void gtm_controller_rebind(gtm_controller_t *c, const gtm_conf_t *conf, const gtm_remap_t *map)
 {
 	const gtm_conf_t *old = c->conf;
 	svc_mem_t *osvcs = c->svcs;
 	c->conf = conf;
 	mem_alloc(c);
 	for (size_t i = 0; i < conf->nservices; i++) {
-		int o = find_name(conf->services[i].name, old->services, old->nservices,
-		                  sizeof(gtm_service_t), offsetof(gtm_service_t, name));
-		if (o < 0)
+		uint32_t o = map->service_old[i];
+		if (o == GTM_REMAP_NONE)
 			continue;
-		for (size_t s = 0; s < conf->nsites; s++) {
-			int os = find_name(conf->sites[s].name, old->sites, old->nsites, sizeof(gtm_site_t),
-			                   offsetof(gtm_site_t, name));
-			if (os >= 0)
-				c->svcs[i].sites[s] = osvcs[o].sites[os];
-		}
-		for (size_t k = 0; k < conf->ncities; k++) {
-			int ok = find_name(conf->cities[k].name, old->cities, old->ncities, sizeof(gtm_city_t),
-			                   offsetof(gtm_city_t, name));
-			if (ok >= 0)
-				c->svcs[i].cities[k] = osvcs[o].cities[ok];
-		}
+		for (size_t s = 0; s < conf->nsites; s++)
+			if (map->site_old[s] != GTM_REMAP_NONE)
+				c->svcs[i].sites[s] = osvcs[o].sites[map->site_old[s]];
+		for (size_t k = 0; k < conf->ncities; k++)
+			if (map->city_old[k] != GTM_REMAP_NONE)
+				c->svcs[i].cities[k] = osvcs[o].cities[map->city_old[k]];
 	}
 	for (size_t i = 0; i < old->nservices; i++) {
 		free(osvcs[i].sites);

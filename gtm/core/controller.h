@@ -217,9 +217,11 @@ gtm_controller_t *gtm_controller_new(const gtm_conf_t *conf);
 /* NULL is a no-op. */
 void gtm_controller_free(gtm_controller_t *c);
 
-/* Moves the memory (trackers by service, site and city name; the rate
- * budget; the counters) to a new configuration after a reload. */
-void gtm_controller_rebind(gtm_controller_t *c, const gtm_conf_t *conf);
+/* Moves the memory (trackers by service, site and city; the rate budget;
+ * the counters) to a new configuration after a reload, through `map`, the
+ * reload's remap (gtm/core/gen.h). */
+struct gtm_remap;
+void gtm_controller_rebind(gtm_controller_t *c, const gtm_conf_t *conf, const struct gtm_remap *map);
 
 /*
  * Advances the memory to `now` with `health` (NULL: all up) and `admin`

@@ -20,6 +20,7 @@
 #include "common/alloc.h"
 #include "common/errcode.h"
 #include "common/log.h"
+#include "gtm/core/gen.h"
 #include "gtm/core/health.h"
 
 #define NO_TARGET UINT32_MAX
@@ -63,6 +64,7 @@ struct gtm_health_mon {
 	gtm_health_t table;
 	hm_site_t *sites;
 	size_t nsites;
+	size_t *svc_site_off;    /* service s's sites are sites[svc_site_off[s] .. [s + 1]) */
 	struct event *tick;      /* one-shot: coalesced republish */
 	struct event *save_ev;   /* one-shot: coalesced state file write */
 	gtm_health_publish_cb_t cb;
@@ -589,9 +591,10 @@ static void carry_stats(gtm_health_mon_t *m, const gtm_health_mon_t *prev)
 }
 
 gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *base,
-                                     const gtm_health_mon_t *prev, gtm_health_publish_cb_t cb,
-                                     void *arg, gtm_diag_t *diag)
+                                     const gtm_health_mon_t *prev, const gtm_remap_t *map,
+                                     gtm_health_publish_cb_t cb, void *arg, gtm_diag_t *diag)
 {
+	gtm_assert(prev == NULL || map != NULL);
 	gtm_health_mon_t *m = gtm_xcalloc(1, sizeof(*m));
 	m->conf = conf;
 	m->base = base;
@@ -607,6 +610,7 @@ gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *
 	m->up = gtm_xcalloc(cap, sizeof(*m->up));
 	m->rows = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*m->rows));
 	m->sites = gtm_xcalloc(cap, sizeof(*m->sites));
+	m->svc_site_off = gtm_xcalloc(conf->nservices + 1, sizeof(*m->svc_site_off));
 	m->targets = gtm_xcalloc(cap, sizeof(*m->targets));
 	m->table.up = m->rows;
 
@@ -624,6 +628,7 @@ gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *
 		const gtm_service_t *svc = &conf->services[s];
 		m->rows[s] = m->up + m->svc_off[s];
 		size_t first_site = m->nsites;
+		m->svc_site_off[s] = first_site;
 		for (size_t j = 0; j < svc->nendpoints; j++) {
 			const gtm_endpoint_t *ep = &svc->endpoints[j];
 			size_t e = m->svc_off[s] + j;
@@ -659,6 +664,7 @@ gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *
 			m->ep_target[e] = t;
 		}
 	}
+	m->svc_site_off[conf->nservices] = m->nsites;
 	free(ix.slot);
 	free(hashes);
 	free(vhashes);
@@ -725,19 +731,21 @@ gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *
 	refresh(m, false);
 	if (prev) {
 		/* Sites keep their "since" across a reload; a site whose serving
-		 * state differs (a changed quorum, a new endpoint) starts now. */
-		for (size_t i = 0; i < m->nsites; i++)
-			for (size_t k = 0; k < prev->nsites; k++) {
+		 * state differs (a changed quorum, a new endpoint) starts now.
+		 * The same (service, site) is found through the reload's remap. */
+		for (size_t i = 0; i < m->nsites; i++) {
+			uint32_t os = map->service_old[m->sites[i].svc], ox = map->site_old[m->sites[i].site];
+			if (os == GTM_REMAP_NONE || ox == GTM_REMAP_NONE)
+				continue;
+			for (size_t k = prev->svc_site_off[os]; k < prev->svc_site_off[os + 1]; k++) {
 				const hm_site_t *ps = &prev->sites[k];
-				if (ps->site < conf->nsites && ps->svc < prev->conf->nservices &&
-				    strcmp(prev->conf->sites[ps->site].name, conf->sites[m->sites[i].site].name) == 0 &&
-				    strcasecmp(prev->conf->services[ps->svc].name,
-				               conf->services[m->sites[i].svc].name) == 0) {
+				if (ps->site == ox) {
 					if (ps->serving == m->sites[i].serving)
 						m->sites[i].since_ms = ps->since_ms;
 					break;
 				}
 			}
+		}
 		m->state_dirty = conf->health.state_file != NULL;
 	}
 	return m;
@@ -774,6 +782,7 @@ void gtm_health_mon_free(gtm_health_mon_t *m)
 	free(m->up);
 	free(m->rows);
 	free(m->sites);
+	free(m->svc_site_off);
 	free(m);
 }
 

@@ -55,6 +55,7 @@
 #include "gtm/core/controller.h"
 
 struct event_base;
+struct gtm_remap;   /* gtm/core/gen.h */
 
 /* Coalescing: one republish per tick, one state file write per save period. */
 #define GTM_HEALTH_TICK_MS 10
@@ -74,8 +75,10 @@ typedef void (*gtm_health_publish_cb_t)(void *arg);
  * them (if configured and readable), else UNKNOWN.
  * prev not NULL (reload): every target whose parameters and address are
  * unchanged keeps prev's state, counters and probe cadence
- * (chk_engine_reconcile); the sites' serving states and the cumulative
- * counters carry over too.  prev is not modified: free it afterwards, then
+ * (chk_engine_reconcile: a target's identity is its parameters, address
+ * and port, not a name); the sites' serving states (matched through `map`,
+ * the reload's remap from prev's configuration to `conf`) and the
+ * cumulative counters carry over too.  `map` is NULL exactly when prev is.  prev is not modified: free it afterwards, then
  * gtm_health_mon_start() the new one.
  *
  * Returns NULL with the problems in `diag` when a target cannot be made
@@ -83,8 +86,8 @@ typedef void (*gtm_health_publish_cb_t)(void *arg);
  * is rare: e.g. a CA file that became unreadable).
  */
 gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *base,
-                                     const gtm_health_mon_t *prev, gtm_health_publish_cb_t cb,
-                                     void *arg, gtm_diag_t *diag);
+                                     const gtm_health_mon_t *prev, const struct gtm_remap *map,
+                                     gtm_health_publish_cb_t cb, void *arg, gtm_diag_t *diag);
 
 /* While quiet, sites' serving changes are applied but not logged: gtmd's
  * start-up wait (health.unknown = "wait"), where every site starts "not

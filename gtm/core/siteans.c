@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "common/alloc.h"
+#include "common/name.h"
 #include "common/log.h"
 #include "gtm/core/siteans.h"
 
@@ -35,6 +36,7 @@ struct gtm_siteans {
 	void *arg;
 	name_ent_t *names;
 	size_t nnames, cap;
+	gtm_name_index_t ix;             /* names -> index into names (plain names) */
 	uint32_t owner[DNS_MAX_SITES];   /* index into names, or NO_OWNER */
 	uint64_t last[DNS_MAX_SITES];    /* the workers' sum at the last sample */
 	uint64_t cur[DNS_MAX_SITES];     /* scratch */
@@ -85,6 +87,7 @@ gtm_siteans_t *gtm_siteans_new(struct event_base *base, gtm_siteans_read_cb_t re
 	gtm_siteans_t *t = gtm_xcalloc(1, sizeof(*t));
 	t->read = read;
 	t->arg = arg;
+	gtm_name_index_init(&t->ix, GTM_NAME_PLAIN, 16);
 	for (size_t i = 0; i < DNS_MAX_SITES; i++)
 		t->owner[i] = NO_OWNER;
 	push_row(t, now_ms);
@@ -102,6 +105,7 @@ void gtm_siteans_free(gtm_siteans_t *t)
 		return;
 	if (t->timer)
 		event_free(t->timer);
+	gtm_name_index_clear(&t->ix);
 	for (size_t i = 0; i < t->nnames; i++)
 		free(t->names[i].name);
 	free(t->names);
@@ -130,12 +134,11 @@ void gtm_siteans_tick(gtm_siteans_t *t, uint64_t now_ms)
 	push_row(t, now_ms);
 }
 
+/* Sites are plain names (common/name.h), found through the index. */
 static size_t find(const gtm_siteans_t *t, const char *name)
 {
-	for (size_t i = 0; i < t->nnames; i++)
-		if (strcmp(t->names[i].name, name) == 0)
-			return i;
-	return SIZE_MAX;
+	uint32_t i = gtm_name_index_find(&t->ix, name);
+	return i == GTM_NAME_NONE ? SIZE_MAX : i;
 }
 
 /* A slot for a new name: one never owned (or freed), else one whose name
@@ -176,6 +179,7 @@ void gtm_siteans_bind(gtm_siteans_t *t, gtm_conf_t *conf)
 			e = t->nnames++;
 			t->names[e] = (name_ent_t){ .name = gtm_xstrdup(conf->sites[i].name),
 			                            .slot = DNS_PLAN_NO_SITE };
+			gtm_name_index_add(&t->ix, t->names[e].name, (uint32_t)e);
 		}
 		t->names[e].live = true;
 		ent[i] = e;

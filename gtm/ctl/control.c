@@ -40,6 +40,11 @@ struct gtm_control {
 	struct event *kick;           /* publish from the event loop (cluster changes) */
 };
 
+void gtm_control_gen_rebind(void *arg, gtm_gen_t *next, const gtm_remap_t *map)
+{
+	gtm_control_rebind(arg, next, map);
+}
+
 static void ctl_reconcile(evutil_socket_t fd, short what, void *arg);
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -131,17 +136,19 @@ gtm_control_t *gtm_control_new(struct event_base *base, const gtm_conf_t *conf, 
 	return c;
 }
 
-void gtm_control_rebind(gtm_control_t *c, const gtm_conf_t *conf, gtm_build_t *build,
-                        gtm_health_mon_t *health)
+void gtm_control_rebind(gtm_control_t *c, const gtm_gen_t *gen, const gtm_remap_t *map)
 {
+	const gtm_conf_t *conf = gen->conf;
+	gtm_build_t *build = gen->build;
+	gtm_health_mon_t *health = gen->health;
 	c->build = build;
 	c->health = health;
-	gtm_admin_rebind(c->admin, conf);
-	gtm_controller_rebind(c->controller, conf);
+	gtm_admin_rebind(c->admin, conf, map);
+	gtm_controller_rebind(c->controller, conf, map);
+	/* A cluster group added or removed is a restart-only change (said by
+	 * the reload); the node keeps running as it started. */
 	if (c->cluster)
 		gtm_cluster_rebind(c->cluster, conf, c->admin, health);
-	else if (conf->cluster.enabled)
-		log_warn("reload, a cluster group was added (restart gtmd to join the cluster)");
 	/* The last decision's indices are the old configuration's. */
 	gtm_decision_free(c->last);
 	c->last = NULL;

@@ -1,7 +1,7 @@
 /*
  * The control plane of gtmd in one object: the admin state (gtm/core/admin.h),
  * the controller (gtm/core/controller.h), the control socket (gtm/ctl/ctl.h, with
- * the command handlers of gtm/ctl/ctlcmd.c) and the one timer that wakes the
+ * the command handlers of gtm/ctl/cmd_*.c) and the one timer that wakes the
  * controller for the next ramp step or hold-down expiry.
  *
  * gtmd makes one at start-up, rebinds it after every reload, and calls
@@ -39,15 +39,17 @@
 #include "gtm/core/build.h"
 #include "gtm/conf/conf.h"
 #include "gtm/core/controller.h"
+#include "gtm/core/gen.h"
 #include "gtm/core/health.h"
 
 typedef struct gtm_control gtm_control_t;
 
 typedef struct gtm_control_hooks {
 	/* gtmctl reload: re-reads the configuration as SIGHUP does (and
-	 * rebinds this object).  0, or a negative GTM_E* with the problems
-	 * in `diag`.  Required. */
-	int (*reload)(void *arg, gtm_diag_t *diag);
+	 * rebinds this object).  0, with one line per restart-only key that
+	 * changed in `notes` ("server.workers changed: restart to apply"), or
+	 * a negative GTM_E* with the problems in `diag`.  Required. */
+	int (*reload)(void *arg, gtm_diag_t *diag, gtm_diag_t *notes);
 	/* gtmctl stats: the figures as a JSON object (gtm/daemon/stats.h's
 	 * gtm_stats_snapshot); NULL: a built-in set.  The controller's own
 	 * figures (controller.*) are added either way.  New reference. */
@@ -66,13 +68,16 @@ gtm_control_t *gtm_control_new(struct event_base *base, const gtm_conf_t *conf, 
                                gtm_health_mon_t *health, const gtm_control_hooks_t *hooks,
                                gtm_diag_t *diag);
 
-/* After a reload: the new objects (borrowed).  The admin state and the
- * controller move to the new configuration by name; a changed socket
- * path, mode or group makes a new socket (on failure the old one stays,
- * logged).  A changed state or history file takes effect at once: the
- * state in memory is saved to the new state file. */
-void gtm_control_rebind(gtm_control_t *c, const gtm_conf_t *conf, gtm_build_t *build,
-                        gtm_health_mon_t *health);
+/* After a reload: the new generation (its objects borrowed).  The admin
+ * state and the controller move to the new configuration through `map`
+ * (gtm/core/gen.h); a changed socket path, mode or group makes a new
+ * socket (on failure the old one stays, logged).  A changed state or
+ * history file takes effect at once: the state in memory is saved to the
+ * new state file. */
+void gtm_control_rebind(gtm_control_t *c, const gtm_gen_t *gen, const gtm_remap_t *map);
+
+/* The same as a gtm_gen_member_t's rebind (`arg` is the gtm_control_t). */
+void gtm_control_gen_rebind(void *arg, gtm_gen_t *next, const gtm_remap_t *map);
 
 /* Runs the controller and publishes a snapshot (see above).  Returns it
  * (owned by the snapshot machinery: valid until the next publish). */
@@ -82,7 +87,7 @@ dns_snapshot_t *gtm_control_publish(gtm_control_t *c);
  * was made), frees.  NULL is a no-op. */
 void gtm_control_free(gtm_control_t *c);
 
-/* For gtm/daemon/stats.c and gtm/ctl/ctlcmd.c. */
+/* For gtm/daemon/stats.c and gtm/ctl/cmd_*.c. */
 gtm_admin_t *gtm_control_admin(const gtm_control_t *c);
 /* Cluster mode (gtm/cluster/cluster.h), or NULL for a node alone. */
 struct gtm_cluster;
@@ -94,7 +99,7 @@ void gtm_control_set_siteans(gtm_control_t *c, struct gtm_siteans *t);
 struct gtm_siteans *gtm_control_siteans(const gtm_control_t *c);
 void gtm_control_stats(const gtm_control_t *c, gtm_controller_stats_t *out);
 
-/* ---- for gtm/ctl/ctlcmd.c ---------------------------------------------------- */
+/* ---- for gtm/ctl/cmd_*.c ----------------------------------------------------- */
 
 const gtm_conf_t *gtm_control_conf(const gtm_control_t *c);
 gtm_build_t *gtm_control_build(const gtm_control_t *c);

@@ -12,12 +12,7 @@
  *   reload                     as SIGHUP, with the errors in the reply
  *   stats                      the figures (gtm/daemon/stats.h) and controller.*
  *
- * Safety rules (control group): an action is refused, unless forced, when
- * where it leads (a drain ramp judged where it ends) makes any of these
- * worse than now: a service with no serving site (at its last resort); a
- * service whose serving capacity falls below its min_capacity; more than
- * control.max_drained_sites sites drained, draining or in an evacuated
- * city; more than control.max_drained_capacity of the capacity so.
+ * Safety rules: gtm/ctl/safety.h.
  *
  * Control thread.
  */
@@ -31,14 +26,6 @@
 
 /* Registers every command above on `ctl` with `c` as their argument. */
 void gtm_ctlcmd_register(gtm_ctl_t *ctl, gtm_control_t *c);
-
-/*
- * The safety rules above as a gtm_admin_check_cb_t; `arg` is the
- * gtm_control_t.  Exposed for tests.
- */
-int gtm_ctlcmd_safety(const gtm_admin_t *cur, const gtm_admin_t *next,
-                      const gtm_admin_action_t *act, uint64_t now, void *arg,
-                      char *why, size_t whylen);
 
 /*
  * The (service, city) answers that differ between two decisions of the

@@ -43,6 +43,7 @@
 #include "dns/server.h"
 #include "dns/snapshot.h"
 #include "gtm/core/build.h"
+#include "gtm/core/gen.h"
 #include "gtm/conf/conf.h"
 #include "gtm/ctl/control.h"
 #include "gtm/daemon/daemon.h"
@@ -62,10 +63,10 @@ typedef struct gtmd {
 	const char *conf_path;
 	gtm_listen_t *listen_override;  /* -l, repeatable */
 	size_t nlisten_override;
-	gtm_conf_t *conf;               /* the configuration being served */
-	gtm_build_t *build;             /* its zones, GeoIP database and map; borrows conf */
+	/* The running generation (gtm/core/gen.h): configuration, build
+	 * (zones, GeoIP database, map) and probes; replaced only by a reload. */
+	gtm_gen_owner_t *gens;
 	dns_server_t *server;
-	gtm_health_mon_t *health;       /* the probes of conf; borrows conf */
 	struct event_base *base;
 	struct event *geo_poll;         /* GeoIP file poll (persistent timer) */
 	bool waiting;                   /* health.unknown = "wait": before the first round */
@@ -118,63 +119,43 @@ static void log_diag(const gtm_diag_t *d)
 		log_err("%s", d->msgs[i]);
 }
 
-/* Loads the configuration and what it names (zones, GeoIP database);
- * NULL with `diag` filled. */
-static gtm_conf_t *load(const char *path, gtm_build_t **build, gtm_diag_t *diag)
-{
-	gtm_conf_t *conf = gtm_conf_load(path, diag);
-	if (conf == NULL)
-		return NULL;
-	*build = gtm_build_new(conf, diag);
-	if (*build == NULL) {
-		gtm_conf_free(conf);
-		return NULL;
-	}
-	return conf;
-}
-
 static int check_only(const char *path)
 {
 	gtm_diag_t diag = { 0 };
-	gtm_build_t *build = NULL;
-	gtm_conf_t *conf = load(path, &build, &diag);
-	if (conf == NULL) {
+	gtm_gen_t *gen = gtm_gen_load(path, &diag);
+	if (gen == NULL) {
 		print_diag(&diag);
 		gtm_diag_clear(&diag);
 		return 1;
 	}
 	/* The plan itself cannot fail; what it would warn about (a service
 	 * that fails open) is logged when gtmd starts. */
-	gtm_build_free(build);
-	gtm_conf_free(conf);
+	gtm_gen_free(gen);
 	printf("%s: configuration ok\n", path);
 	return 0;
 }
 
-static int same_listen(const gtm_conf_t *a, const gtm_conf_t *b)
+static gtm_gen_t *gen(const gtmd_t *g)
 {
-	if (a->nlisten != b->nlisten)
-		return 0;
-	for (size_t i = 0; i < a->nlisten; i++)
-		if (a->listen[i].len != b->listen[i].len ||
-		    memcmp(&a->listen[i].addr, &b->listen[i].addr, a->listen[i].len) != 0)
-			return 0;
-	return 1;
+	return gtm_gen_owner_current(g->gens);
 }
 
-/* A new snapshot from the current build and health, published. */
-static dns_snapshot_t *publish(gtmd_t *g)
+/* A new snapshot, published: the one path, through the control plane
+ * (its controller turns health and admin state into the plan).  Nothing is
+ * served before the control plane exists, so there is nothing to publish. */
+static void publish(gtmd_t *g)
 {
-	dns_snapshot_t *snap;
-	if (g->control) {
-		snap = gtm_control_publish(g->control);
-	} else {
-		snap = gtm_build_snapshot(g->build, g->health ? gtm_health_mon_table(g->health) : NULL);
-		dns_snapshot_publish(snap);
-	}
+	if (g->control == NULL)
+		return;
+	gtm_control_publish(g->control);
 	if (!g->waiting)
 		gtm_stats_notify(&g->stats, "");
-	return snap;
+}
+
+/* gtm_gen_hooks_t.publish: the end of a reload. */
+static void gen_publish(void *arg)
+{
+	publish(arg);
 }
 
 /* The health monitor's coalesced tick: endpoints changed. */
@@ -184,7 +165,7 @@ static void on_health(void *arg)
 	if (g->waiting) {
 		/* Nothing is served yet: build nothing (a half-probed fleet would
 		 * only log a spurious fail open); stop waiting once all is known. */
-		if (gtm_health_mon_unknown(g->health) == 0)
+		if (gtm_health_mon_unknown(gen(g)->health) == 0)
 			event_base_loopbreak(g->base);
 		return;
 	}
@@ -195,10 +176,10 @@ static void log_health_stats(const gtmd_t *g)
 {
 	gtm_health_stats_t hs;
 	gtm_build_stats_t bs;
-	if (g->health == NULL || g->build == NULL)
+	if (g->gens == NULL || gen(g)->health == NULL)
 		return;
-	gtm_health_mon_stats(g->health, &hs);
-	gtm_build_stats(g->build, &bs);
+	gtm_health_mon_stats(gen(g)->health, &hs);
+	gtm_build_stats(gen(g)->build, &bs);
 	log_info("health, stats (%zu targets for %zu of %zu endpoints: %zu up, %zu down, %zu unknown; "
 	         "probes %llu started, %llu done, %llu failed, %u running; %llu target changes, "
 	         "%llu site changes, %llu publishes; fail open %u services now, %llu times in all; "
@@ -212,77 +193,68 @@ static void log_health_stats(const gtmd_t *g)
 	         (unsigned long long)hs.state_write_errors);
 }
 
-/* Moves the messages of `from` to `to` (NULL: only clears). */
-static void diag_move(gtm_diag_t *to, gtm_diag_t *from)
+/* SIGHUP and gtmctl reload: the generation owner does it all.  Returns 0
+ * (with the restart-only keys that changed in `notes`), or GTM_EINVAL with
+ * the problems in `out`; either may be NULL. */
+static int reload(gtmd_t *g, gtm_diag_t *out, gtm_diag_t *notes)
 {
-	for (size_t i = 0; to && i < from->count; i++)
-		gtm_diag_add(to, NULL, 0, "%s", from->msgs[i]);
-	gtm_diag_clear(from);
-}
-
-/* SIGHUP and gtmctl reload.  Returns 0, or GTM_EINVAL with the problems
- * also in `out` (may be NULL). */
-static int reload(gtmd_t *g, gtm_diag_t *out)
-{
-	gtm_diag_t diag = { 0 };
-	gtm_build_t *build = NULL;
-	log_info("reload, reading %s", g->conf_path);
-	gtm_conf_t *conf = load(g->conf_path, &build, &diag);
-	if (conf == NULL) {
-		log_diag(&diag);
-		diag_move(out, &diag);
-		log_err("reload, failed: %s refused, still serving the previous configuration",
-		        g->conf_path);
+	int rc = gtm_gen_owner_reload(g->gens, out, notes);
+	if (rc != 0) {
 		g->stats.reload_failures++;
-		return GTM_EINVAL;
+		return rc;
 	}
-	/* Sockets and threads are made once; say so rather than half-apply. */
-	if (g->nlisten_override == 0 && !same_listen(conf, g->conf))
-		log_warn("reload, server.listen changed (restart gtmd to apply)");
-	/* New probes, carrying the state of every unchanged target; the old
-	 * engine keeps running until this succeeded. */
-	gtm_health_mon_t *health = gtm_health_mon_new(conf, g->base, g->health, on_health, g, &diag);
-	if (health == NULL) {
-		log_diag(&diag);
-		diag_move(out, &diag);
-		log_err("reload, failed: cannot set up the health checks, still serving the previous configuration");
-		gtm_build_free(build);
-		gtm_conf_free(conf);
-		g->stats.reload_failures++;
-		return GTM_EINVAL;
-	}
-	if (conf->workers != g->conf->workers)
-		log_warn("reload, server.workers changed (restart gtmd to apply)");
-	gtm_build_inherit(build, g->build);
-	gtm_stats_metrics_reload(&g->metrics, g->base, &g->conf->metrics, &conf->metrics, &g->stats);
 	g->stats.reloads++;
-	/* Answer counters follow site names: numbered while the old
-	 * snapshot still serves, before the new plan is compiled. */
-	gtm_siteans_bind(g->siteans, conf);
-	/* The admin state moves by name: while the old configuration lives. */
-	if (g->control)
-		gtm_control_rebind(g->control, conf, build, health);
-	gtm_health_mon_free(g->health);
-	gtm_build_free(g->build);
-	gtm_conf_free(g->conf);
-	g->health = health;
-	g->build = build;
-	g->conf = conf;
-	gtm_health_mon_start(health);
-	dns_snapshot_t *snap = publish(g);
+	const gtm_gen_t *cur = gen(g);
+	const dns_snapshot_t *snap = dns_snapshot_current();
+	gtm_gen_stats_t st;
+	gtm_gen_owner_stats(g->gens, &st);
 	char geo[256];
-	gtm_build_describe_geo(build, geo, sizeof(geo));
-	log_info("reload, done (generation %llu, %zu zones, %zu services, %zu checks, geo %s)",
-	         (unsigned long long)snap->generation, conf->nzones, conf->nservices, conf->nchecks, geo);
+	gtm_build_describe_geo(cur->build, geo, sizeof(geo));
+	log_info("reload, done (generation %llu, snapshot %llu, %zu zones, %zu services, %zu checks, "
+	         "geo %s, %u ms)",
+	         (unsigned long long)cur->number, snap ? (unsigned long long)snap->generation : 0ULL,
+	         cur->conf->nzones, cur->conf->nservices, cur->conf->nchecks, geo, st.last_reload_ms);
 	return 0;
 }
 
+/* The members of every generation, rebound in this order by a reload. */
+
+/* Answer counters follow site names: numbered while the old snapshot
+ * still serves, before the new plan is compiled (gtm/core/siteans.h). */
+static void rebind_answers(void *arg, gtm_gen_t *next, const gtm_remap_t *map)
+{
+	gtmd_t *g = arg;
+	(void)map;
+	gtm_siteans_bind(g->siteans, next->conf);
+}
+
+/* The listeners' live settings (server.tcp_idle_timeout, tcp_max_clients,
+ * udp_rcvbuf); listen and workers are restart-only. */
+static void rebind_server(void *arg, gtm_gen_t *next, const gtm_remap_t *map)
+{
+	gtmd_t *g = arg;
+	(void)map;
+	const gtm_conf_t *c = next->conf;
+	dns_server_conf_t sc = { .tcp_idle_timeout_ms = c->tcp_idle_timeout_ms,
+	                         .tcp_max_clients = c->tcp_max_clients,
+	                         .udp_rcvbuf = c->udp_rcvbuf };
+	dns_server_tune(g->server, &sc);
+}
+
+/* Metrics: a new module when the metrics group changed. */
+static void rebind_metrics(void *arg, gtm_gen_t *next, const gtm_remap_t *map)
+{
+	gtmd_t *g = arg;
+	gtm_stats_metrics_reload(&g->metrics, g->base, &map->old->metrics, &next->conf->metrics,
+	                         &g->stats);
+}
+
 /* gtm_control_hooks_t: gtmctl reload and stats. */
-static int ctl_reload(void *arg, gtm_diag_t *diag)
+static int ctl_reload(void *arg, gtm_diag_t *diag, gtm_diag_t *notes)
 {
 	gtmd_t *g = arg;
 	gtm_daemon_notify_reloading();
-	int rc = reload(g, diag);
+	int rc = reload(g, diag, notes);
 	gtm_stats_notify(&g->stats, "READY=1\n");
 	return rc;
 }
@@ -301,22 +273,24 @@ static void on_geo_poll(evutil_socket_t fd, short what, void *arg)
 	gtmd_t *g = arg;
 	(void)fd;
 	(void)what;
-	if (g->waiting || !gtm_build_geo_changed(g->build))
+	gtm_build_t *build = gen(g)->build;
+	if (g->waiting || !gtm_build_geo_changed(build))
 		return;
 	char old[256], now[256];
-	gtm_build_describe_geo(g->build, old, sizeof(old));
+	gtm_build_describe_geo(build, old, sizeof(old));
 	gtm_diag_t diag = { 0 };
-	if (gtm_build_reopen_geo(g->build, &diag) != 0) {
+	if (gtm_build_reopen_geo(build, &diag) != 0) {
 		log_diag(&diag);
 		gtm_diag_clear(&diag);
 		log_err("geo, database %s changed on disk but was refused, still serving %s",
-		        g->conf->geo.db, old);
+		        gen(g)->conf->geo.db, old);
 		return;
 	}
-	dns_snapshot_t *snap = publish(g);
-	gtm_build_describe_geo(g->build, now, sizeof(now));
+	publish(g);
+	const dns_snapshot_t *snap = dns_snapshot_current();
+	gtm_build_describe_geo(build, now, sizeof(now));
 	log_info("geo, database reloaded (%s -> %s, generation %llu)", old, now,
-	         (unsigned long long)snap->generation);
+	         snap ? (unsigned long long)snap->generation : 0ULL);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -325,7 +299,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (sig == SIGHUP) {
 		gtm_daemon_notify_reloading();
-		reload(g, NULL);
+		reload(g, NULL, NULL);
 		gtm_stats_notify(&g->stats, "READY=1\n");
 		return;
 	}
@@ -352,10 +326,11 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
  * bound; queries queue in them meanwhile. */
 static void wait_first_round(gtmd_t *g)
 {
-	size_t unknown = gtm_health_mon_unknown(g->health);
-	if (g->conf->health.unknown != GTM_UNKNOWN_WAIT || unknown == 0)
+	gtm_health_mon_t *health = gen(g)->health;
+	size_t unknown = gtm_health_mon_unknown(health);
+	if (gen(g)->conf->health.unknown != GTM_UNKNOWN_WAIT || unknown == 0)
 		return;
-	uint32_t ms = g->conf->health.unknown_wait_ms;
+	uint32_t ms = gen(g)->conf->health.unknown_wait_ms;
 	log_info("health, waiting for a first verdict on %zu targets (at most %u ms) before answering",
 	         unknown, ms);
 	struct event *timer = evtimer_new(g->base, on_wait_timeout, g);
@@ -364,14 +339,14 @@ static void wait_first_round(gtmd_t *g)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	g->waiting = true;
-	gtm_health_mon_quiet(g->health, true);
+	gtm_health_mon_quiet(health, true);
 	event_base_dispatch(g->base);
-	gtm_health_mon_quiet(g->health, false);
+	gtm_health_mon_quiet(health, false);
 	g->waiting = false;
 	event_free(timer);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long waited = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	unknown = gtm_health_mon_unknown(g->health);
+	unknown = gtm_health_mon_unknown(health);
 	if (unknown == 0)
 		log_info("health, first round complete after %ld ms", waited);
 	else
@@ -383,31 +358,37 @@ static int serve(gtmd_t *g)
 {
 	gtm_diag_t diag = { 0 };
 	int rc = 1;
+	struct event *sigs[4] = { NULL };
 
-	g->conf = load(g->conf_path, &g->build, &diag);
-	if (g->conf == NULL) {
+	/* The event base first: the generation's probes will run on it. */
+	g->base = event_base_new();
+	gtm_gen_hooks_t gh = { .on_health = on_health, .publish = gen_publish, .arg = g };
+	g->gens = gtm_gen_owner_new(g->conf_path, g->base, &gh, &diag);
+	if (g->gens == NULL) {
 		log_diag(&diag);
 		log_err("startup, %s refused", g->conf_path);
 		goto finish;
 	}
+	gtm_gen_owner_listen_fixed(g->gens, g->nlisten_override > 0);
+	const gtm_conf_t *conf = gen(g)->conf;
 	/* server.user: looked up before binding, so that a wrong name stops
 	 * gtmd before it listens (only a root gtmd drops; see after binding). */
 	gtm_daemon_user_t user = { 0 };
 	char uerr[256] = "";
-	if (g->conf->user != NULL && geteuid() == 0 &&
-	    gtm_daemon_user_lookup(g->conf->user, &user, uerr, sizeof(uerr)) != 0) {
+	if (conf->user != NULL && geteuid() == 0 &&
+	    gtm_daemon_user_lookup(conf->user, &user, uerr, sizeof(uerr)) != 0) {
 		log_err("startup, server.user: %s", uerr);
 		goto finish;
 	}
 
 	dns_server_conf_t sc = {
-		.workers = g->conf->workers,
-		.tcp_idle_timeout_ms = g->conf->tcp_idle_timeout_ms,
-		.tcp_max_clients = g->conf->tcp_max_clients,
-		.udp_rcvbuf = g->conf->udp_rcvbuf,
+		.workers = conf->workers,
+		.tcp_idle_timeout_ms = conf->tcp_idle_timeout_ms,
+		.tcp_max_clients = conf->tcp_max_clients,
+		.udp_rcvbuf = conf->udp_rcvbuf,
 	};
-	const gtm_listen_t *ls = g->nlisten_override ? g->listen_override : g->conf->listen;
-	sc.nlisten = g->nlisten_override ? g->nlisten_override : g->conf->nlisten;
+	const gtm_listen_t *ls = g->nlisten_override ? g->listen_override : conf->listen;
+	sc.nlisten = g->nlisten_override ? g->nlisten_override : conf->nlisten;
 	dns_addr_t *addrs = gtm_xcalloc(sc.nlisten, sizeof(*addrs));
 	for (size_t i = 0; i < sc.nlisten; i++) {
 		addrs[i].ss = ls[i].addr;
@@ -422,8 +403,6 @@ static int serve(gtmd_t *g)
 		goto finish;
 	}
 
-	g->base = event_base_new();
-	struct event *sigs[4];
 	const int signums[4] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
 	for (int i = 0; i < 4; i++) {
 		sigs[i] = evsignal_new(g->base, signums[i], on_signal, g);
@@ -441,13 +420,12 @@ static int serve(gtmd_t *g)
 	/* Answers per site, numbered before the first plan is compiled. */
 	g->siteans = gtm_siteans_new(g->base, gtm_siteans_read_server, &g->server,
 	                             gtm_siteans_now());
-	gtm_siteans_bind(g->siteans, g->conf);
+	gtm_siteans_bind(g->siteans, gen(g)->conf);
 
 	/* Metrics, with or without a metrics group (gtmctl stats reads them). */
-	g->stats = (gtm_stats_src_t){ .conf = &g->conf, .build = &g->build, .health = &g->health,
-	                              .server = &g->server, .control = &g->control,
+	g->stats = (gtm_stats_src_t){ .gens = &g->gens, .server = &g->server, .control = &g->control,
 	                              .answers = &g->siteans };
-	g->metrics = gtm_stats_metrics_new(g->base, &g->conf->metrics, &g->stats);
+	g->metrics = gtm_stats_metrics_new(g->base, &conf->metrics, &g->stats);
 	if (g->metrics == NULL) {
 		log_err("startup, cannot start the metrics");
 		goto stop;
@@ -455,10 +433,10 @@ static int serve(gtmd_t *g)
 
 	/* Every socket is bound: a root gtmd becomes server.user now, before
 	 * it probes, reads state or answers anything. */
-	if (g->conf->user != NULL) {
+	if (conf->user != NULL) {
 		int drc = geteuid() == 0 ? gtm_daemon_drop(&user, uerr, sizeof(uerr)) : GTM_DAEMON_NOT_ROOT;
 		if (drc < 0) {
-			log_err("startup, cannot drop privileges to %s: %s", g->conf->user, uerr);
+			log_err("startup, cannot drop privileges to %s: %s", conf->user, uerr);
 			goto stop;
 		}
 		if (drc == GTM_DAEMON_DROPPED)
@@ -468,13 +446,11 @@ static int serve(gtmd_t *g)
 		log_warn("startup, running as root (set server.user to drop privileges after binding)");
 	}
 
-	g->health = gtm_health_mon_new(g->conf, g->base, NULL, on_health, g, &diag);
-	if (g->health == NULL) {
+	if (gtm_gen_owner_start_health(g->gens, &diag) != 0) {
 		log_diag(&diag);
 		log_err("startup, cannot set up the health checks");
 		goto stop;
 	}
-	gtm_health_mon_start(g->health);
 
 	wait_first_round(g);
 	if (g->stopping) {
@@ -483,7 +459,8 @@ static int serve(gtmd_t *g)
 	}
 	/* The control plane: admin state, controller and control socket. */
 	gtm_control_hooks_t hooks = { .reload = ctl_reload, .stats = ctl_stats, .arg = g };
-	g->control = gtm_control_new(g->base, g->conf, g->build, g->health, &hooks, &diag);
+	const gtm_gen_t *first = gen(g);
+	g->control = gtm_control_new(g->base, first->conf, first->build, first->health, &hooks, &diag);
 	if (g->control == NULL) {
 		log_diag(&diag);
 		log_err("startup, cannot set up the control socket");
@@ -492,20 +469,30 @@ static int serve(gtmd_t *g)
 	g->admin = gtm_control_admin(g->control);
 	g->stats.admin = &g->admin;
 	gtm_control_set_siteans(g->control, g->siteans);
+	/* Every later generation reaches these, in this order (gtm/core/gen.h). */
+	const gtm_gen_member_t members[] = {
+		{ "answers", rebind_answers, g },
+		{ "server", rebind_server, g },
+		{ "metrics", rebind_metrics, g },
+		{ "control", gtm_control_gen_rebind, g->control },
+	};
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		gtm_gen_owner_join(g->gens, &members[i]);
 	publish(g);
 	if (dns_server_start(g->server) < 0)
 		goto stop;
 	char geo[256];
-	gtm_build_describe_geo(g->build, geo, sizeof(geo));
+	gtm_build_describe_geo(first->build, geo, sizeof(geo));
 	log_info("startup, serving %zu zones and %zu services on %zu addresses with %u workers (geo %s, gtmd %s)",
-	         g->conf->nzones, g->conf->nservices, sc.nlisten, sc.workers, geo, GTM_VERSION);
+	         first->conf->nzones, first->conf->nservices, sc.nlisten, sc.workers, geo, GTM_VERSION);
 	gtm_stats_notify(&g->stats, "READY=1\n");
 	event_base_dispatch(g->base);
 	rc = 0;
 stop:
 	dns_server_stop(g->server);
 	/* The last known state, so that a restart gives no wrong answer. */
-	gtm_health_mon_save(g->health, true);
+	if (gen(g)->health)
+		gtm_health_mon_save(gen(g)->health, true);
 	log_health_stats(g);
 	/* The last figures out, while what they read is still there. */
 	gtm_stats_metrics_stop(g->metrics, 2000);
@@ -513,21 +500,22 @@ stop:
 	gtm_control_free(g->control);
 	g->control = NULL;
 	g->admin = NULL;
-	gtm_health_mon_free(g->health);
-	g->health = NULL;
 	gtm_siteans_free(g->siteans);
 	g->siteans = NULL;
-	for (int i = 0; i < 4; i++)
-		event_free(sigs[i]);
 	event_free(g->geo_poll);
-	event_base_free(g->base);
 	dns_server_free(g->server);
 	dns_snapshot_retire();
 	if (rc == 0)
 		log_info("shutdown, done");
 finish:
-	gtm_build_free(g->build);
-	gtm_conf_free(g->conf);
+	/* The generation's probes run on the base: freed before it. */
+	gtm_gen_owner_free(g->gens);
+	g->gens = NULL;
+	for (int i = 0; i < 4; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	if (g->base)
+		event_base_free(g->base);
 	gtm_diag_clear(&diag);
 	return rc;
 }

@@ -19,6 +19,12 @@
 
 /* ------------------------------------------------------------ dns */
 
+/* The running generation, or NULL before there is one. */
+static const gtm_gen_t *running(const gtm_stats_src_t *src)
+{
+	return src->gens && *src->gens ? gtm_gen_owner_current(*src->gens) : NULL;
+}
+
 static void collect_dns(gtm_metrics_sink_t *s, const dns_server_t *server)
 {
 	dns_stats_t st = { 0 };
@@ -168,9 +174,10 @@ static void collect_sites(gtm_metrics_sink_t *s, const gtm_conf_t *conf, const s
 void gtm_stats_collect(gtm_metrics_sink_t *s, void *arg)
 {
 	const gtm_stats_src_t *src = arg;
-	const gtm_conf_t *conf = src->conf ? *src->conf : NULL;
-	const gtm_build_t *build = src->build ? *src->build : NULL;
-	const gtm_health_mon_t *health = src->health ? *src->health : NULL;
+	const gtm_gen_t *gen = running(src);
+	const gtm_conf_t *conf = gen ? gen->conf : NULL;
+	const gtm_build_t *build = gen ? gen->build : NULL;
+	const gtm_health_mon_t *health = gen ? gen->health : NULL;
 	const dns_server_t *server = src->server ? *src->server : NULL;
 	const gtm_admin_t *admin = src->admin ? *src->admin : NULL;
 	gtm_siteans_t *answers = src->answers ? *src->answers : NULL;
@@ -321,8 +328,9 @@ json_t *gtm_stats_ctl_handler(const json_t *req, const gtm_ctl_peer_t *peer, voi
 
 size_t gtm_stats_sites_serving(const gtm_stats_src_t *src, size_t *total)
 {
-	const gtm_conf_t *conf = src->conf ? *src->conf : NULL;
-	const gtm_health_mon_t *health = src->health ? *src->health : NULL;
+	const gtm_gen_t *gen = running(src);
+	const gtm_conf_t *conf = gen ? gen->conf : NULL;
+	const gtm_health_mon_t *health = gen ? gen->health : NULL;
 	const gtm_admin_t *admin = src->admin ? *src->admin : NULL;
 	*total = conf ? conf->nsites : 0;
 	if (conf == NULL)
@@ -344,7 +352,8 @@ size_t gtm_stats_sites_serving(const gtm_stats_src_t *src, size_t *total)
 
 void gtm_stats_status_line(const gtm_stats_src_t *src, char *buf, size_t len)
 {
-	const gtm_conf_t *conf = src->conf ? *src->conf : NULL;
+	const gtm_gen_t *gen = running(src);
+	const gtm_conf_t *conf = gen ? gen->conf : NULL;
 	size_t total;
 	size_t serving = gtm_stats_sites_serving(src, &total);
 	const dns_snapshot_t *snap = dns_snapshot_current();

@@ -64,6 +64,7 @@
 #include "dns/server.h"
 #include "gtm/core/admin.h"
 #include "gtm/core/build.h"
+#include "gtm/core/gen.h"
 #include "gtm/conf/conf.h"
 #include "gtm/ctl/control.h"
 #include "gtm/ctl/ctl.h"
@@ -73,15 +74,14 @@
 
 /*
  * What the figures are read from.  The object pointers point at gtmd's own
- * fields (&g->conf, ...), so that a reload, which replaces the objects,
- * needs no call here: each collection reads whatever they hold then.  Any
+ * fields (&g->gens, ...), and the configuration, build and health are the
+ * running generation's, so that a reload, which replaces them, needs no
+ * call here: each collection reads whatever is running then.  Any
  * of them (or what it points at) may be NULL: the figures of that part are
  * left out (dns.* are then zero).  The counters are gtmd's to increment.
  */
 typedef struct gtm_stats_src {
-	gtm_conf_t *const *conf;
-	gtm_build_t *const *build;
-	gtm_health_mon_t *const *health;
+	gtm_gen_owner_t *const *gens;    /* the running generation: conf, build, health */
 	dns_server_t *const *server;
 	gtm_admin_t *const *admin;
 	gtm_control_t *const *control;   /* the controller's counters (controller.*) */

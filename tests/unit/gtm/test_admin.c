@@ -21,6 +21,7 @@
 #include "common/alloc.h"
 #include "common/errcode.h"
 #include "gtm/core/admin.h"
+#include "gtm/core/gen.h"
 #include "gtm/conf/conf.h"
 #include "tests/unit/gtm/gtm_test.h"
 
@@ -772,7 +773,9 @@ static void test_rebind(void **state)
 	w2->ep[WWW][0].site = 1;
 	w2->ep[WWW][1].site = 1;
 	w2->ep[WWW][2].site = 0;
-	gtm_admin_rebind(a, &w2->conf);
+	gtm_remap_t *map = gtm_remap_new(&w->conf, &w2->conf);
+	gtm_admin_rebind(a, &w2->conf, map);
+	gtm_remap_free(map);
 	assert_ptr_equal(gtm_admin_conf(a), &w2->conf);
 	assert_true(gtm_admin_site_factor(a, 0, T0) == 0.0);   /* sh-dr */
 	assert_true(gtm_admin_site_factor(a, 1, T0) == 1.0);   /* bj-b */

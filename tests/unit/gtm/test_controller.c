@@ -22,6 +22,7 @@
 #include "gtm/conf/conf.h"
 #include "tests/unit/gtm/gtm_test.h"
 #include "gtm/core/controller.h"
+#include "gtm/core/gen.h"
 
 /*
  * Cities 0 beijing, 1 shanghai, 2 shenzhen, 3 frankfurt.  Sites:
@@ -782,7 +783,9 @@ static void test_rebind(void **state)
 	gtm_decision_free(step(ctl, all, NULL, S(2)));   /* held until 62 */
 	/* A reload keeps the hold-down (same names). */
 	gtm_conf_t *c2 = conf_load_ok(TSTC("degraded_ttl = 5;", ""));
-	gtm_controller_rebind(ctl, c2);
+	gtm_remap_t *map = gtm_remap_new(c, c2);
+	gtm_controller_rebind(ctl, c2, map);
+	gtm_remap_free(map);
 	gtm_conf_free(c);
 	gtm_decision_t *d = step(ctl, all, NULL, S(3));
 	assert_share(d, 0, 0, BJA, 0);

@@ -25,6 +25,7 @@
 #include "gtm/core/build.h"
 #include "gtm/conf/conf.h"
 #include "gtm/core/controller.h"
+#include "gtm/core/gen.h"
 #include "gtm/core/health.h"
 #include "tests/unit/gtm/gtm_test.h"
 
@@ -221,7 +222,7 @@ static void test_dedupe(void **state)
 	gtm_conf_t *c = conf_load_ok(DEDUPE);
 	struct event_base *base = event_base_new();
 	gtm_diag_t d = { 0 };
-	gtm_health_mon_t *m = gtm_health_mon_new(c, base, NULL, NULL, NULL, &d);
+	gtm_health_mon_t *m = gtm_health_mon_new(c, base, NULL, NULL, NULL, NULL, &d);
 	assert_non_null(m);
 	gtm_health_stats_t st;
 	gtm_health_mon_stats(m, &st);
@@ -342,7 +343,7 @@ static void test_restore_and_quorum(void **state)
 
 	struct event_base *base = event_base_new();
 	gtm_diag_t d = { 0 };
-	gtm_health_mon_t *m = gtm_health_mon_new(c, base, NULL, NULL, NULL, &d);
+	gtm_health_mon_t *m = gtm_health_mon_new(c, base, NULL, NULL, NULL, NULL, &d);
 	assert_non_null(m);
 	gtm_health_list_t l;
 	gtm_health_mon_list(m, &l);
@@ -383,7 +384,7 @@ static void test_restore_and_quorum(void **state)
 	/* unknown = "wait": the never-seen endpoint counts as down, so bj-a has
 	 * 1 of 3 and nothing serves: fail open. */
 	gtm_conf_t *c2 = conf_load_ok(QUORUM("q.state", "wait"));
-	m = gtm_health_mon_new(c2, base, NULL, NULL, NULL, &d);
+	m = gtm_health_mon_new(c2, base, NULL, NULL, NULL, NULL, &d);
 	assert_non_null(m);
 	assert_int_equal(gtm_health_mon_unknown(m), 1);
 	gtm_health_mon_list(m, &l);
@@ -395,7 +396,9 @@ static void test_restore_and_quorum(void **state)
 	assert_true(fo);
 
 	/* Reload onto a changed config: carried state by identity. */
-	gtm_health_mon_t *m2 = gtm_health_mon_new(c, base, m, NULL, NULL, &d);
+	gtm_remap_t *map = gtm_remap_new(c, c);
+	gtm_health_mon_t *m2 = gtm_health_mon_new(c, base, m, map, NULL, NULL, &d);
+	gtm_remap_free(map);
 	assert_non_null(m2);
 	gtm_health_mon_list(m2, &l);
 	assert_int_equal(l.endpoints[1].state, CHK_STATE_DOWN);
@@ -408,7 +411,7 @@ static void test_restore_and_quorum(void **state)
 
 	/* A corrupt file: every target starts unknown. */
 	free(write_file("q.state", "# gtm health state v1\nnonsense\n"));
-	m = gtm_health_mon_new(c, base, NULL, NULL, NULL, &d);
+	m = gtm_health_mon_new(c, base, NULL, NULL, NULL, NULL, &d);
 	assert_non_null(m);
 	assert_int_equal(gtm_health_mon_unknown(m), 5);
 	gtm_health_mon_free(m);
@@ -468,7 +471,9 @@ static void test_failopen_transitions(void **state)
 	/* A reload carries the state: no transition logged or counted. */
 	gtm_build_t *b2 = gtm_build_new(c, &d);
 	assert_non_null(b2);
-	gtm_build_inherit(b2, b);
+	gtm_remap_t *map = gtm_remap_new(c, c);
+	gtm_build_inherit(b2, b, map);
+	gtm_remap_free(map);
 	dns_snapshot_free(gtm_build_snapshot(b2, &h));
 	gtm_build_stats(b2, &st);
 	assert_int_equal(st.failopen_entered, 3);
