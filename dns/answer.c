@@ -182,8 +182,8 @@ static const dns_plan_choice_t *service_choice(resp_t *r, const dns_plan_service
 {
 	*all = (s->flags & DNS_PLAN_ALL) != 0;
 	if (!(s->flags & DNS_PLAN_GEO)) {
-		if (s->nchoices > 0 && s->choices[0].serving)
-			return &s->choices[0];
+		if (s->nchoices > 0 && s->choices[0]->serving)
+			return s->choices[0];
 	} else {
 		geo_locate(r);
 		r->geo_used = true;
@@ -191,13 +191,13 @@ static const dns_plan_choice_t *service_choice(resp_t *r, const dns_plan_service
 		const geo_state_t *g = r->geo;
 		if (r->snap->geo_tree == NULL) {
 			for (uint16_t i = 0; i < s->nchoices; i++)
-				if (s->choices[i].serving)
-					return &s->choices[i];
+				if (s->choices[i]->serving)
+					return s->choices[i];
 		} else {
 			for (uint16_t i = 0; i < g->n; i++) {
 				uint16_t c = g->order[i];
-				if (c < s->nchoices && s->choices[c].serving)
-					return &s->choices[c];
+				if (c < s->nchoices && s->choices[c]->serving)
+					return s->choices[c];
 			}
 		}
 	}

@@ -34,8 +34,9 @@
 typedef struct dns_rrwire {
 	uint16_t count;        /* records */
 	uint16_t len;          /* bytes in wire */
-	uint8_t *wire;         /* owned; NULL when count == 0 */
-	uint16_t *offsets;     /* owned; start of each record in wire */
+	uint8_t *wire;         /* owned (zones; in a plan: the plan's arena);
+	                        * NULL when count == 0 */
+	uint16_t *offsets;     /* likewise; start of each record in wire */
 } dns_rrwire_t;
 
 /*
@@ -45,9 +46,9 @@ typedef struct dns_rrwire {
 typedef struct dns_plan_pick {
 	uint16_t nsites;       /* 0: this family has no serving site here */
 	uint32_t total;        /* sum of the weights (> 0 when nsites > 0) */
-	uint32_t *cum;         /* owned; nsites cumulative weights, ascending */
-	dns_rrwire_t *sites;   /* owned; nsites RRsets, one per site */
-	uint16_t *site;        /* owned; nsites site indices (< DNS_MAX_SITES, or
+	uint32_t *cum;         /* nsites cumulative weights, ascending */
+	dns_rrwire_t *sites;   /* nsites RRsets, one per site */
+	uint16_t *site;        /* nsites site indices (< DNS_MAX_SITES, or
 	                        * DNS_PLAN_NO_SITE), parallel to sites[] */
 	dns_rrwire_t all;      /* every site's records together (answer = "all") */
 } dns_plan_pick_t;
@@ -66,20 +67,40 @@ enum {
 	DNS_PLAN_ALL = 1 << 1, /* answer every site of the choice, not one by weight */
 };
 
+/*
+ * Memory.  Everything a plan holds (choices, picks, wire) lives in the
+ * plan's arena: a few large blocks, freed together with the plan, so that
+ * 10,000 services cost a few hundred block allocations instead of hundreds
+ * of thousands of small ones.  A choice that does not serve (most cities of
+ * a `nearest` service) is not stored: its slot points at one shared empty
+ * choice.  A site's records in a pick are a slice of the pick's `all` wire,
+ * and every RRset of one family shares one offsets table (all records of a
+ * family have the same size).  The worker's lookup stays one index and one
+ * pointer: s->choices[city]->serving.
+ */
 typedef struct dns_plan_service {
 	uint32_t ttl;
 	uint8_t flags;               /* DNS_PLAN_* */
 	uint16_t nchoices;           /* GEO: the number of cities; else 1 */
-	dns_plan_choice_t *choices;  /* owned */
+	const dns_plan_choice_t **choices;  /* [nchoices], never NULL entries
+	                                     * (the shared empty choice) */
 	/* When no choice in the client's order serves (fail-open: every
 	 * endpoint, DESIGN.md).  Always answered with every site (as ALL). */
 	dns_plan_choice_t fallback;
 } dns_plan_service_t;
 
+struct dns_plan_arena;
+
 typedef struct dns_plan {
 	uint32_t count;
 	dns_plan_service_t *services;
+	struct dns_plan_arena *arena;   /* private to dns/plan.c */
+	uint16_t *offsets[2];           /* private: the shared offsets of A, AAAA */
+	uint16_t noffsets[2];
 } dns_plan_t;
+
+/* Bytes held by `p` (its arena, the service array): for tests and logs. */
+size_t dns_plan_bytes(const dns_plan_t *p);
 
 /* One site's contribution to a choice, as the controller hands it over. */
 typedef struct dns_plan_site {

@@ -81,20 +81,20 @@ static void test_service_init(void **state)
 	assert_int_equal(s->flags, DNS_PLAN_GEO);
 	assert_int_equal(s->nchoices, 4);
 	for (unsigned i = 0; i < 4; i++) {
-		assert_false(s->choices[i].serving);
-		assert_int_equal(s->choices[i].a.nsites, 0);
+		assert_false(s->choices[i]->serving);
+		assert_int_equal(s->choices[i]->a.nsites, 0);
 	}
 	/* Shaping again replaces everything (and frees what was there). */
 	struct in_addr a = v4("192.0.2.1");
 	dns_plan_site_t site = { .weight = 1, .a = &a, .na = 1 };
 	dns_plan_choice_set(p, 1, 2, &site, 1);
 	dns_plan_choice_set(p, 1, DNS_PLAN_FALLBACK, &site, 1);
-	assert_true(s->choices[2].serving);
+	assert_true(s->choices[2]->serving);
 	dns_plan_service_init(p, 1, 60, DNS_PLAN_ALL, 1);
 	assert_int_equal(s->ttl, 60);
 	assert_int_equal(s->flags, DNS_PLAN_ALL);
 	assert_int_equal(s->nchoices, 1);
-	assert_false(s->choices[0].serving);
+	assert_false(s->choices[0]->serving);
 	assert_false(s->fallback.serving);
 	dns_plan_free(p);
 }
@@ -117,9 +117,9 @@ static void test_choice_weights_and_families(void **state)
 		{ .weight = 7, .site = 44 },                     /* no address */
 	};
 	dns_plan_choice_set(p, 0, 1, sites, sizeof(sites) / sizeof(sites[0]));
-	const dns_plan_choice_t *c = &p->services[0].choices[1];
+	const dns_plan_choice_t *c = p->services[0].choices[1];
 	assert_true(c->serving);
-	assert_false(p->services[0].choices[0].serving);
+	assert_false(p->services[0].choices[0]->serving);
 
 	/* A: sites 0 and 2, cumulative 3, 8. */
 	assert_int_equal(c->a.nsites, 2);
@@ -154,6 +154,7 @@ static void test_choice_weights_and_families(void **state)
 
 	/* Set again: replaced, not appended. */
 	dns_plan_choice_set(p, 0, 1, &sites[2], 1);
+	c = p->services[0].choices[1];
 	assert_int_equal(c->a.nsites, 1);
 	assert_int_equal(c->a.total, 5);
 	assert_int_equal(c->a.all.count, 1);
@@ -163,10 +164,13 @@ static void test_choice_weights_and_families(void **state)
 
 	/* Nothing usable: not serving. */
 	dns_plan_choice_set(p, 0, 1, &sites[1], 1);
+	c = p->services[0].choices[1];
 	assert_false(c->serving);
 	dns_plan_choice_set(p, 0, 1, &sites[4], 1);
+	c = p->services[0].choices[1];
 	assert_false(c->serving);
 	dns_plan_choice_set(p, 0, 1, NULL, 0);
+	c = p->services[0].choices[1];
 	assert_false(c->serving);
 	dns_plan_free(p);
 }
@@ -183,7 +187,7 @@ static void test_fallback(void **state)
 	dns_plan_choice_set(p, 0, DNS_PLAN_FALLBACK, sites, 2);
 	const dns_plan_service_t *s = &p->services[0];
 	assert_true(s->fallback.serving);
-	assert_false(s->choices[0].serving);
+	assert_false(s->choices[0]->serving);
 	assert_int_equal(s->fallback.a.all.count, 2);
 	rec_is_v4(&s->fallback.a.all, 0, 20, "198.51.100.1");
 	rec_is_v4(&s->fallback.a.all, 1, 20, "198.51.100.2");
@@ -200,29 +204,29 @@ static void test_set_addrs(void **state)
 	/* One non-geo choice of one site, answered whole, in config order. */
 	assert_int_equal(s->flags, DNS_PLAN_ALL);
 	assert_int_equal(s->nchoices, 1);
-	assert_true(s->choices[0].serving);
-	assert_int_equal(s->choices[0].a.nsites, 1);
-	assert_int_equal(s->choices[0].a.all.count, 2);
-	rec_is_v4(&s->choices[0].a.all, 0, 30, "192.0.2.10");
-	rec_is_v4(&s->choices[0].a.all, 1, 30, "192.0.2.20");
-	assert_int_equal(s->choices[0].aaaa.all.count, 1);
-	rec_is_v6(&s->choices[0].aaaa.all, 0, 30, "2001:db8::10");
+	assert_true(s->choices[0]->serving);
+	assert_int_equal(s->choices[0]->a.nsites, 1);
+	assert_int_equal(s->choices[0]->a.all.count, 2);
+	rec_is_v4(&s->choices[0]->a.all, 0, 30, "192.0.2.10");
+	rec_is_v4(&s->choices[0]->a.all, 1, 30, "192.0.2.20");
+	assert_int_equal(s->choices[0]->aaaa.all.count, 1);
+	rec_is_v6(&s->choices[0]->aaaa.all, 0, 30, "2001:db8::10");
 	assert_true(s->fallback.serving);
 	assert_int_equal(s->fallback.a.all.count, 2);
 	/* The one site has no counter index. */
-	assert_int_equal(s->choices[0].a.site[0], DNS_PLAN_NO_SITE);
+	assert_int_equal(s->choices[0]->a.site[0], DNS_PLAN_NO_SITE);
 	assert_int_equal(s->fallback.a.site[0], DNS_PLAN_NO_SITE);
 
 	/* No address: not serving, NODATA in the answer. */
 	dns_plan_set_addrs(p, 1, 60, NULL, 0, NULL, 0);
-	assert_false(p->services[1].choices[0].serving);
+	assert_false(p->services[1].choices[0]->serving);
 	assert_false(p->services[1].fallback.serving);
 	/* Again over the first: replaced. */
 	dns_plan_set_addrs(p, 0, 10, &a[1], 1, NULL, 0);
 	assert_int_equal(s->ttl, 10);
-	assert_int_equal(s->choices[0].a.all.count, 1);
-	assert_int_equal(s->choices[0].aaaa.nsites, 0);
-	rec_is_v4(&s->choices[0].a.all, 0, 10, "192.0.2.20");
+	assert_int_equal(s->choices[0]->a.all.count, 1);
+	assert_int_equal(s->choices[0]->aaaa.nsites, 0);
+	rec_is_v4(&s->choices[0]->a.all, 0, 10, "192.0.2.20");
 	dns_plan_free(p);
 }
 
@@ -236,7 +240,7 @@ static void test_wire_limit(void **state)
 		a[i].s_addr = htonl(0xC6120000u + i);
 	dns_plan_t *p = dns_plan_new(1);
 	dns_plan_set_addrs(p, 0, 30, a, N, NULL, 0);
-	const dns_rrwire_t *rw = &p->services[0].choices[0].a.all;
+	const dns_rrwire_t *rw = &p->services[0].choices[0]->a.all;
 	assert_true(rw->count > 4000 && rw->count < N);
 	assert_int_equal(rw->len, (size_t)rw->count * 14);
 	dns_plan_free(p);

@@ -97,16 +97,16 @@ static void test_nearest(void **state)
 	assert_int_equal(s->flags, DNS_PLAN_GEO);
 	assert_int_equal(s->nchoices, 4);
 	/* beijing: its active sites by weight, not the backup-role one. */
-	expect_a(&s->choices[0], 2, SITES(1, 2), CUM(666667, 1000000));
-	assert_int_equal(s->choices[0].aaaa.nsites, 1);
-	assert_int_equal(s->choices[0].aaaa.total, 666667);
+	expect_a(s->choices[0], 2, SITES(1, 2), CUM(666667, 1000000));
+	assert_int_equal(s->choices[0]->aaaa.nsites, 1);
+	assert_int_equal(s->choices[0]->aaaa.total, 666667);
 	/* shanghai: sh-a; sh-zero has weight 0 and takes no share. */
-	expect_a(&s->choices[1], 1, SITES(4), CUM(1000000));
+	expect_a(s->choices[1], 1, SITES(4), CUM(1000000));
 	/* shenzhen: no active site, so its backup-role site. */
-	expect_a(&s->choices[2], 1, SITES(5), CUM(1000000));
-	assert_int_equal(s->choices[2].aaaa.nsites, 0);
+	expect_a(s->choices[2], 1, SITES(5), CUM(1000000));
+	assert_int_equal(s->choices[2]->aaaa.nsites, 0);
 	/* frankfurt: only a cold site: not serving. */
-	expect_a(&s->choices[3], 0, NULL, NULL);
+	expect_a(s->choices[3], 0, NULL, NULL);
 	/* Fallback: every site but the cold one, weight 0 included. */
 	expect_a(&s->fallback, 6, SITES(1, 2, 3, 4, 5, 7), NULL);
 	dns_plan_free(p);
@@ -125,8 +125,8 @@ static void test_nearest_health(void **state)
 	dns_plan_t *p = gtm_controller_plan(c, &h);
 	const dns_plan_service_t *s = &p->services[0];
 	/* bj-a still serves AAAA (its v6 endpoint is up), not A. */
-	expect_a(&s->choices[0], 1, SITES(2), CUM(333333));
-	assert_int_equal(s->choices[0].aaaa.nsites, 1);
+	expect_a(s->choices[0], 1, SITES(2), CUM(333333));
+	assert_int_equal(s->choices[0]->aaaa.nsites, 1);
 	dns_plan_free(p);
 
 	/* Both active beijing sites down: the backup-role site in beijing. */
@@ -134,8 +134,8 @@ static void test_nearest_health(void **state)
 	rows[0] = up1;
 	p = gtm_controller_plan(c, &h);
 	s = &p->services[0];
-	expect_a(&s->choices[0], 1, SITES(3), CUM(1000000));
-	assert_int_equal(s->choices[0].aaaa.nsites, 0);
+	expect_a(s->choices[0], 1, SITES(3), CUM(1000000));
+	assert_int_equal(s->choices[0]->aaaa.nsites, 0);
 	dns_plan_free(p);
 
 	/* Everything down: no city serves; the fallback still has every
@@ -145,7 +145,7 @@ static void test_nearest_health(void **state)
 	p = gtm_controller_plan(c, &h);
 	s = &p->services[0];
 	for (int i = 0; i < 4; i++)
-		assert_false(s->choices[i].serving);
+		assert_false(s->choices[i]->serving);
 	expect_a(&s->fallback, 4, SITES(1, 2, 3, 4), NULL);
 	assert_int_equal(s->fallback.aaaa.nsites, 2);
 	dns_plan_free(p);
@@ -167,16 +167,16 @@ static void test_failover(void **state)
 	const dns_plan_service_t *s = &p->services[0];
 	assert_int_equal(s->flags, 0);
 	assert_int_equal(s->nchoices, 1);
-	expect_a(&s->choices[0], 1, SITES(4), NULL);
-	assert_int_equal(s->choices[0].aaaa.nsites, 1);
+	expect_a(s->choices[0], 1, SITES(4), NULL);
+	assert_int_equal(s->choices[0]->aaaa.nsites, 1);
 	/* Default order: the endpoints' sites in config order; the cold one
 	 * is skipped, a weight-0 site still serves when it is first. */
 	s = &p->services[1];
-	expect_a(&s->choices[0], 1, SITES(7), NULL);
+	expect_a(s->choices[0], 1, SITES(7), NULL);
 	/* A site in the order without endpoints is passed over. */
 	s = &p->services[2];
 	assert_int_equal(s->flags, DNS_PLAN_ALL);
-	expect_a(&s->choices[0], 1, SITES(4), NULL);
+	expect_a(s->choices[0], 1, SITES(4), NULL);
 	dns_plan_free(p);
 
 	/* The first site down: the next one. */
@@ -184,7 +184,7 @@ static void test_failover(void **state)
 	const bool *rows[] = { up0, NULL, NULL };
 	gtm_health_t h = { rows };
 	p = gtm_controller_plan(c, &h);
-	expect_a(&p->services[0].choices[0], 1, SITES(1), NULL);
+	expect_a(p->services[0].choices[0], 1, SITES(1), NULL);
 	dns_plan_free(p);
 	gtm_conf_free(c);
 }
@@ -209,8 +209,8 @@ static void test_primary_backup(void **state)
 	dns_plan_t *p = gtm_controller_plan(c, NULL);
 	assert_int_equal(p->services[0].flags, 0);
 	assert_int_equal(p->services[0].nchoices, 1);
-	expect_a(&p->services[0].choices[0], 2, SITES(1, 2), CUM(666667, 1000000));
-	expect_a(&p->services[1].choices[0], 1, SITES(1), CUM(1000000));
+	expect_a(p->services[0].choices[0], 2, SITES(1, 2), CUM(666667, 1000000));
+	expect_a(p->services[1].choices[0], 1, SITES(1), CUM(1000000));
 	expect_a(&p->services[0].fallback, 3, SITES(4, 1, 2), NULL);
 	dns_plan_free(p);
 
@@ -221,8 +221,8 @@ static void test_primary_backup(void **state)
 	const bool *rows[] = { up0, up1 };
 	gtm_health_t h = { rows };
 	p = gtm_controller_plan(c, &h);
-	expect_a(&p->services[0].choices[0], 1, SITES(4), CUM(1000000));
-	expect_a(&p->services[1].choices[0], 1, SITES(5), CUM(1000000));
+	expect_a(p->services[0].choices[0], 1, SITES(4), CUM(1000000));
+	expect_a(p->services[1].choices[0], 1, SITES(5), CUM(1000000));
 	dns_plan_free(p);
 	gtm_conf_free(c);
 }
@@ -242,9 +242,9 @@ static void test_global(void **state)
 	dns_plan_t *p = gtm_controller_plan(c, NULL);
 	assert_int_equal(p->services[0].flags, DNS_PLAN_ALL);
 	assert_int_equal(p->services[0].nchoices, 1);
-	expect_a(&p->services[0].choices[0], 1, SITES(4), CUM(1000000));
+	expect_a(p->services[0].choices[0], 1, SITES(4), CUM(1000000));
 	/* The master city's active site, not its backup-role one. */
-	expect_a(&p->services[1].choices[0], 1, SITES(2), CUM(1000000));
+	expect_a(p->services[1].choices[0], 1, SITES(2), CUM(1000000));
 	dns_plan_free(p);
 	gtm_conf_free(c);
 }
@@ -257,7 +257,7 @@ static void test_cold_only(void **state)
 	const dns_plan_service_t *s = &p->services[0];
 	assert_int_equal(s->flags, DNS_PLAN_GEO | DNS_PLAN_ALL);
 	for (int i = 0; i < 4; i++)
-		assert_false(s->choices[i].serving);
+		assert_false(s->choices[i]->serving);
 	/* Nothing but cold sites: fail open to them rather than to nothing. */
 	expect_a(&s->fallback, 1, SITES(6), NULL);
 	dns_plan_free(p);
@@ -532,7 +532,7 @@ static void test_last_resort(void **state)
 		bool none[] = { false, false, false, false };
 		gtm_decision_t *d = step(ctl, none, NULL, S(0));
 		const dns_plan_service_t *s = &d->plan->services[0];
-		assert_false(s->choices[0].serving);
+		assert_false(s->choices[0]->serving);
 		assert_int_equal(s->ttl, 3);
 		switch (m) {
 		case 0: /* every endpoint of the warm sites */
@@ -593,7 +593,7 @@ static void test_nearest_spill(void **state)
 	assert_share(d, 0, 1, 1, 1);
 	gtm_decision_free(d);
 	d = step(ctl, bj_down, NULL, S(1));
-	assert_true(d->plan->services[0].choices[0].serving);
+	assert_true(d->plan->services[0].choices[0]->serving);
 	assert_share(d, 0, 0, 1, 50.0 / 80);
 	assert_share(d, 0, 0, 2, 30.0 / 80);
 	/* The receivers' own clients stay home. */
@@ -638,8 +638,8 @@ static void test_nearest_spill(void **state)
 	bool down[] = { false, true };
 	gtm_decision_free(step(ctl, NULL, NULL, S(0)));
 	d = step(ctl, down, NULL, S(1));
-	assert_false(d->plan->services[0].choices[0].serving);
-	assert_true(d->plan->services[0].choices[1].serving);
+	assert_false(d->plan->services[0].choices[0]->serving);
+	assert_true(d->plan->services[0].choices[1]->serving);
 	gtm_decision_free(d);
 	/* Recovering without a model: the remainder to the nearest city. */
 	gtm_decision_free(step(ctl, NULL, NULL, S(2)));
