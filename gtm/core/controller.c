@@ -38,45 +38,133 @@ typedef struct track {
 	bool seen;           /* observed at least once */
 	bool up;             /* site: quorum up; city: able by health */
 	bool recovering;     /* back up after being down while gtmd ran */
+	bool suppressed;     /* city: an evacuation held back by the rate limit */
 	uint64_t since;      /* last change of `up` */
 	uint64_t back_at;    /* recovering: when it came back */
-	bool suppressed;     /* city: an evacuation held back by the rate limit */
 	uint64_t unable_since;  /* city, global master: unable since (auto promote) */
 } track_t;
 
+/* The memory of one service: a tracker for each site it has (in the order
+ * of its endpoints, as view_init() numbers them) and for each city it has a
+ * site in (a `global` service: every city, as the master may be promoted
+ * to any), not one for every site and city of the configuration (70
+ * trackers x 10,000 services would be 28 MB). */
 typedef struct svc_mem {
-	track_t *sites;      /* [conf->nsites], indexed by site */
-	track_t *cities;     /* [conf->ncities] */
+	track_t *sites;      /* [nsites] */
+	uint32_t *site_id;   /* [nsites]: index into conf->sites */
+	track_t *cities;     /* [ncities] */
+	uint32_t *city_id;   /* [ncities]: index into conf->cities */
+	uint32_t nsites, ncities;
 } svc_mem_t;
 
 struct gtm_controller {
 	const gtm_conf_t *conf;
 	svc_mem_t *svcs;     /* [conf->nservices] */
+	track_t *tracks;     /* every service's trackers, one block */
+	uint32_t *ids;       /* their ids, one block */
+	size_t ntracks;
 	uint64_t *budget;    /* times of automatic evacuations, oldest first */
 	size_t nbudget;
 	gtm_controller_stats_t stats;
 };
 
+/* Service `svc`'s distinct sites (first appearance) into sites[], its
+ * cities into cities[]; returns the counts.  Either array may be NULL to
+ * count only.  `seen` is conf->nsites + conf->ncities scratch, all 0, left
+ * all 0. */
+static void svc_layout(const gtm_conf_t *conf, const gtm_service_t *svc, uint8_t *seen,
+                       uint32_t *sites, uint32_t *ns, uint32_t *cities, uint32_t *nc)
+{
+	uint8_t *city_seen = seen + conf->nsites;
+	*ns = *nc = 0;
+	for (size_t i = 0; i < svc->nendpoints; i++) {
+		uint32_t st = svc->endpoints[i].site;
+		if (seen[st])
+			continue;
+		seen[st] = 1;
+		if (sites)
+			sites[*ns] = st;
+		(*ns)++;
+		uint32_t k = conf->sites[st].city;
+		if (svc->policy != GTM_POLICY_GLOBAL && !city_seen[k]) {
+			city_seen[k] = 1;
+			if (cities)
+				cities[*nc] = k;
+			(*nc)++;
+		}
+	}
+	if (svc->policy == GTM_POLICY_GLOBAL) {
+		for (uint32_t k = 0; k < conf->ncities; k++)
+			if (cities)
+				cities[k] = k;
+		*nc = (uint32_t)conf->ncities;
+	}
+	for (size_t i = 0; i < svc->nendpoints; i++) {
+		uint32_t st = svc->endpoints[i].site;
+		seen[st] = 0;
+		city_seen[conf->sites[st].city] = 0;
+	}
+}
+
 static void mem_alloc(gtm_controller_t *c)
 {
 	const gtm_conf_t *conf = c->conf;
 	c->svcs = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*c->svcs));
+	uint8_t *seen = gtm_xcalloc(conf->nsites + conf->ncities + 1, 1);
+	size_t n = 0;
 	for (size_t i = 0; i < conf->nservices; i++) {
-		c->svcs[i].sites = gtm_xcalloc(conf->nsites ? conf->nsites : 1, sizeof(track_t));
-		c->svcs[i].cities = gtm_xcalloc(conf->ncities ? conf->ncities : 1, sizeof(track_t));
+		uint32_t ns, nc;
+		svc_layout(conf, &conf->services[i], seen, NULL, &ns, NULL, &nc);
+		n += ns + nc;
 	}
+	c->ntracks = n;
+	c->tracks = gtm_xcalloc(n ? n : 1, sizeof(*c->tracks));
+	c->ids = gtm_xcalloc(n ? n : 1, sizeof(*c->ids));
+	size_t at = 0;
+	for (size_t i = 0; i < conf->nservices; i++) {
+		svc_mem_t *m = &c->svcs[i];
+		uint32_t ns, nc;
+		svc_layout(conf, &conf->services[i], seen, c->ids + at, &ns, NULL, &nc);
+		m->sites = c->tracks + at;
+		m->site_id = c->ids + at;
+		m->nsites = ns;
+		at += ns;
+		svc_layout(conf, &conf->services[i], seen, NULL, &ns, c->ids + at, &nc);
+		m->cities = c->tracks + at;
+		m->city_id = c->ids + at;
+		m->ncities = nc;
+		at += nc;
+	}
+	free(seen);
 }
 
 static void mem_free(gtm_controller_t *c)
 {
-	if (c->svcs == NULL)
-		return;
-	for (size_t i = 0; i < c->conf->nservices; i++) {
-		free(c->svcs[i].sites);
-		free(c->svcs[i].cities);
-	}
 	free(c->svcs);
+	free(c->tracks);
+	free(c->ids);
 	c->svcs = NULL;
+	c->tracks = NULL;
+	c->ids = NULL;
+}
+
+/* The tracker of site `site` / city `city` of service memory `m`: a few
+ * entries to scan.  The view only asks for sites and cities the service
+ * has, so NULL is a caller bug. */
+static track_t *mem_site(const svc_mem_t *m, uint32_t site)
+{
+	for (uint32_t i = 0; i < m->nsites; i++)
+		if (m->site_id[i] == site)
+			return &m->sites[i];
+	return NULL;
+}
+
+static track_t *mem_city(const svc_mem_t *m, uint32_t city)
+{
+	for (uint32_t i = 0; i < m->ncities; i++)
+		if (m->city_id[i] == city)
+			return &m->cities[i];
+	return NULL;
 }
 
 gtm_controller_t *gtm_controller_new(const gtm_conf_t *conf)
@@ -99,26 +187,31 @@ void gtm_controller_free(gtm_controller_t *c)
 
 void gtm_controller_rebind(gtm_controller_t *c, const gtm_conf_t *conf, const gtm_remap_t *map)
 {
-	const gtm_conf_t *old = c->conf;
-	svc_mem_t *osvcs = c->svcs;
+	gtm_controller_t old = *c;
 	c->conf = conf;
 	mem_alloc(c);
+	/* Each new tracker takes the old one of the same service and site
+	 * (city) through the remap; the others start unseen. */
 	for (size_t i = 0; i < conf->nservices; i++) {
 		uint32_t o = map->service_old[i];
 		if (o == GTM_REMAP_NONE)
 			continue;
-		for (size_t s = 0; s < conf->nsites; s++)
-			if (map->site_old[s] != GTM_REMAP_NONE)
-				c->svcs[i].sites[s] = osvcs[o].sites[map->site_old[s]];
-		for (size_t k = 0; k < conf->ncities; k++)
-			if (map->city_old[k] != GTM_REMAP_NONE)
-				c->svcs[i].cities[k] = osvcs[o].cities[map->city_old[k]];
+		const svc_mem_t *om = &old.svcs[o];
+		svc_mem_t *m = &c->svcs[i];
+		for (uint32_t j = 0; j < m->nsites; j++) {
+			uint32_t os = map->site_old[m->site_id[j]];
+			const track_t *t = os != GTM_REMAP_NONE ? mem_site(om, os) : NULL;
+			if (t)
+				m->sites[j] = *t;
+		}
+		for (uint32_t j = 0; j < m->ncities; j++) {
+			uint32_t ok = map->city_old[m->city_id[j]];
+			const track_t *t = ok != GTM_REMAP_NONE ? mem_city(om, ok) : NULL;
+			if (t)
+				m->cities[j] = *t;
+		}
 	}
-	for (size_t i = 0; i < old->nservices; i++) {
-		free(osvcs[i].sites);
-		free(osvcs[i].cities);
-	}
-	free(osvcs);
+	mem_free(&old);
 }
 
 void gtm_controller_note_timing(gtm_controller_t *c, uint32_t detect_ms, uint32_t publish_ms)
@@ -443,7 +536,7 @@ static void advance_service(gtm_controller_t *c, svc_view_t *v, uint64_t now, ev
 	svc_mem_t *m = &c->svcs[v->si];
 	for (size_t j = 0; j < v->nsites; j++) {
 		const svc_site_t *s = &v->sites[j];
-		track_t *t = &m->sites[s->site];
+		track_t *t = mem_site(m, s->site);
 		if (!t->seen) {
 			*t = (track_t){ .seen = true, .up = s->up, .since = now };
 			continue;
@@ -455,7 +548,7 @@ static void advance_service(gtm_controller_t *c, svc_view_t *v, uint64_t now, ev
 			t->back_at = now;
 			/* A site back while its city is unable or ramping back
 			 * comes back with the city: the city's ramp covers it. */
-			const track_t *ct = &m->cities[site_of(v, s)->city];
+			const track_t *ct = mem_city(m, site_of(v, s)->city);
 			bool city_covers = ct->seen && (ct->recovering || !ct->up);
 			if (!s->up && site_of(v, s)->role != GTM_ROLE_COLD) {
 				ev_add(ev, GTM_EV_SITE_DOWN, s->site, site_of(v, s)->city, v->si, 0);
@@ -477,7 +570,7 @@ static void advance_service(gtm_controller_t *c, svc_view_t *v, uint64_t now, ev
 	for (uint32_t k = 0; k < c->conf->ncities; k++) {
 		if (!v->city_has[k])
 			continue;
-		track_t *t = &m->cities[k];
+		track_t *t = mem_city(m, k);
 		bool able = fraction_able(v, city_fraction(v, k, false, NULL));
 		if (!t->seen) {
 			*t = (track_t){ .seen = true, .up = able, .since = now,
@@ -524,7 +617,7 @@ static void advance_service(gtm_controller_t *c, svc_view_t *v, uint64_t now, ev
 				/* The city's ramp covers its sites. */
 				for (size_t j = 0; j < v->nsites; j++)
 					if (site_of(v, &v->sites[j])->city == k)
-						m->sites[v->sites[j].site].recovering = false;
+						mem_site(m, v->sites[j].site)->recovering = false;
 				if (cc->holddown_ms + cc->failback_ramp_ms > 0)
 					ev_add(ev, GTM_EV_CITY_HELD, UINT32_MAX, k, v->si, now + cc->holddown_ms);
 				else
@@ -572,7 +665,7 @@ static void factors(const gtm_controller_t *c, svc_view_t *v, const gtm_admin_vi
 	for (uint32_t k = 0; k < c->conf->ncities; k++) {
 		if (!v->city_has[k])
 			continue;
-		const track_t *t = &m->cities[k];
+		const track_t *t = mem_city(m, k);
 		double f_health = city_fraction(v, k, false, NULL);
 		double f_admin = city_fraction(v, k, true, NULL);
 		/* A suppressed evacuation keeps the city while anything of it
@@ -593,8 +686,8 @@ static void factors(const gtm_controller_t *c, svc_view_t *v, const gtm_admin_vi
 	for (size_t j = 0; j < v->nsites; j++) {
 		svc_site_t *s = &v->sites[j];
 		const gtm_site_t *site = site_of(v, s);
-		const track_t *t = &m->sites[s->site];
-		const track_t *ct = &m->cities[site->city];
+		const track_t *t = mem_site(m, s->site);
+		const track_t *ct = mem_city(m, site->city);
 		s->fb = s->up ? 1 : 0;
 		s->fb_city = 1;
 		if (ct->seen && ct->recovering) {
@@ -1022,7 +1115,7 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 		/* Auto promote (global): the master unable for a hold-down. */
 		if (ev && svc->policy == GTM_POLICY_GLOBAL && svc->auto_promote && sv->master != GTM_NO_CITY &&
 		    !v.city_able[sv->master]) {
-			track_t *t = &c->svcs[i].cities[sv->master];
+			track_t *t = mem_city(&c->svcs[i], sv->master);
 			uint64_t since = t->unable_since ? t->unable_since : now;
 			if (t->unable_since == 0)
 				t->unable_since = now;
@@ -1070,12 +1163,8 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 		c->stats.services_degraded = degraded;
 		c->stats.services_last_resort = last;
 		uint32_t held = 0;
-		for (size_t i = 0; i < conf->nservices; i++) {
-			for (size_t s = 0; s < conf->nsites; s++)
-				held += c->svcs[i].sites[s].recovering;
-			for (size_t k = 0; k < conf->ncities; k++)
-				held += c->svcs[i].cities[k].recovering;
-		}
+		for (size_t i = 0; i < c->ntracks; i++)
+			held += c->tracks[i].recovering;
 		c->stats.held_down = held;
 		for (size_t i = 0; i < ev->n; i++)
 			switch (ev->ev[i].kind) {
