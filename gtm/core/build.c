@@ -177,13 +177,65 @@ fail:
 	return NULL;
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether `a` and `b` give the same geo map and tree from the same files:
+ * the database paths and fields, the cities' coordinates, the rules and
+ * the default order.  (Names and sites do not enter the map: it speaks
+ * city indices.) */
+static bool geo_inputs_equal(const gtm_conf_t *a, const gtm_conf_t *b)
+{
+	const gtm_geo_conf_t *ga = &a->geo, *gb = &b->geo;
+	if (!str_eq(ga->db, gb->db) || !str_eq(ga->db_v6, gb->db_v6) || ga->schema != gb->schema)
+		return false;
+	for (int i = 0; i < GTM_GEO_NFIELDS; i++)
+		if (!str_eq(ga->fields[i], gb->fields[i]))
+			return false;
+	if (a->ncities != b->ncities || ga->nrules != gb->nrules || ga->ndefault_order != gb->ndefault_order)
+		return false;
+	for (size_t i = 0; i < a->ncities; i++)
+		if (a->cities[i].lat != b->cities[i].lat || a->cities[i].lon != b->cities[i].lon)
+			return false;
+	for (size_t i = 0; i < ga->nrules; i++) {
+		const gtm_geo_rule_t *x = &ga->rules[i], *y = &gb->rules[i];
+		if (x->kind != y->kind || !str_eq(x->key, y->key) || x->ncities != y->ncities ||
+		    memcmp(x->cities, y->cities, x->ncities * sizeof(*x->cities)) != 0)
+			return false;
+	}
+	return ga->ndefault_order == 0 ||
+	       memcmp(ga->default_order, gb->default_order, ga->ndefault_order * sizeof(*ga->default_order)) == 0;
+}
+
 gtm_build_t *gtm_build_new(const gtm_conf_t *conf, gtm_diag_t *diag)
+{
+	return gtm_build_new_from(conf, NULL, diag);
+}
+
+gtm_build_t *gtm_build_new_from(const gtm_conf_t *conf, const gtm_build_t *prev, gtm_diag_t *diag)
 {
 	gtm_build_t *b = gtm_xcalloc(1, sizeof(*b));
 	size_t errors = diag->count;
 	b->conf = conf;
 	b->failopen = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*b->failopen));
 	b->zones = build_zones(conf, diag);
+	/* A reload whose database files (dev, inode, size, mtime) and map
+	 * inputs are unchanged keeps the running database, map and tree:
+	 * translating the GeoLite2 City database again would cost most of
+	 * the reload's time and, with the old tree alive, its memory peak. */
+	if (b->zones != NULL && prev != NULL && prev->map != NULL && geo_inputs_equal(prev->conf, conf) &&
+	    (prev->db == NULL || !geo_db_changed(prev->db))) {
+		if ((b->db = prev->db) != NULL)
+			geo_db_ref(b->db);
+		b->map = prev->map;
+		geo_map_ref(b->map);
+		b->tree = prev->tree;
+		geo_tree_ref(b->tree);
+		log_info("reload, GeoIP database and city map unchanged, kept");
+		return b;
+	}
 	/* The database is checked even when a zone failed, so that one run of
 	 * gtmd -t reports both. */
 	if (conf->geo.db != NULL)

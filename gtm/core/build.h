@@ -44,6 +44,17 @@ typedef struct gtm_build gtm_build_t;
  */
 gtm_build_t *gtm_build_new(const gtm_conf_t *conf, gtm_diag_t *diag);
 
+/*
+ * The same for a reload, with `prev` the running build (borrowed; NULL:
+ * as gtm_build_new): when the database files are those `prev` opened,
+ * unchanged on disk (geo_db_changed(): device, inode, size, mtime), and
+ * the geo inputs of the configurations are equal (database paths and
+ * fields, cities' coordinates, geo.maps rules, default order), the new
+ * build takes references on prev's database, map and tree instead of
+ * opening and translating again.
+ */
+gtm_build_t *gtm_build_new_from(const gtm_conf_t *conf, const gtm_build_t *prev, gtm_diag_t *diag);
+
 /* Drops the build's references.  NULL is a no-op. */
 void gtm_build_free(gtm_build_t *b);
 

@@ -108,10 +108,15 @@ void gtm_remap_free(gtm_remap_t *m)
 
 gtm_gen_t *gtm_gen_load(const char *path, gtm_diag_t *diag)
 {
+	return gtm_gen_load_next(path, NULL, diag);
+}
+
+gtm_gen_t *gtm_gen_load_next(const char *path, const gtm_gen_t *cur, gtm_diag_t *diag)
+{
 	gtm_conf_t *conf = gtm_conf_load(path, diag);
 	if (conf == NULL)
 		return NULL;
-	gtm_build_t *build = gtm_build_new(conf, diag);
+	gtm_build_t *build = gtm_build_new_from(conf, cur ? cur->build : NULL, diag);
 	if (build == NULL) {
 		gtm_conf_free(conf);
 		return NULL;
@@ -244,7 +249,7 @@ int gtm_gen_owner_reload(gtm_gen_owner_t *o, gtm_diag_t *diag, gtm_diag_t *notes
 	gtm_diag_t d = { 0 };
 	gtm_gen_t *old = o->cur;
 	log_info("reload, reading %s", o->path);
-	gtm_gen_t *next = gtm_gen_load(o->path, &d);
+	gtm_gen_t *next = gtm_gen_load_next(o->path, old, &d);
 	if (next == NULL) {
 		char why[512];
 		snprintf(why, sizeof(why), "%s refused", o->path);

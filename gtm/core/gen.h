@@ -96,6 +96,11 @@ static inline uint32_t gtm_remap_endpoint_old(const gtm_remap_t *m, size_t s, si
  */
 gtm_gen_t *gtm_gen_load(const char *path, gtm_diag_t *diag);
 
+/* The same for a reload of `cur` (borrowed; NULL: as gtm_gen_load): an
+ * unchanged GeoIP database and city map are shared with cur's build
+ * instead of being opened and translated again (gtm_build_new_from). */
+gtm_gen_t *gtm_gen_load_next(const char *path, const gtm_gen_t *cur, gtm_diag_t *diag);
+
 /* Frees the probes, the build and the configuration.  NULL is a no-op. */
 void gtm_gen_free(gtm_gen_t *g);
 
