@@ -1109,6 +1109,11 @@ static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scop
 	bool has_master = config_setting_get_member(g, "master") != NULL;
 	bool ok = true;
 
+	/* The endpoints grew by doubling; at 10,000 services the slack is
+	 * megabytes kept for the configuration's life. */
+	if (svc->nendpoints > 0)
+		svc->endpoints = gtm_xrealloc(svc->endpoints, svc->nendpoints * sizeof(*svc->endpoints));
+
 	if (!has_primary)
 		svc->primary = GTM_NO_CITY;
 	if (!has_backup)

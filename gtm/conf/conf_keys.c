@@ -487,6 +487,9 @@ void conf_list_walk(ctx_t *x, const config_setting_t *l, const list_def_t *d, vo
 		free(item);
 	}
 	gtm_name_index_clear(&ix);
+	/* Grown by doubling: give the slack back (10,000 services). */
+	if (*n > 0)
+		*items = gtm_xrealloc(*items, *n * d->size);
 }
 /* City and site names appear in gtmctl commands and Graphite paths, so they
  * stay plain: letters, digits, '-' and '_', at most 63. */

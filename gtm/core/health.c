@@ -665,6 +665,9 @@ gtm_health_mon_t *gtm_health_mon_new(const gtm_conf_t *conf, struct event_base *
 		}
 	}
 	m->svc_site_off[conf->nservices] = m->nsites;
+	/* Sized for one target per endpoint; most configurations have far
+	 * fewer (shared probes, unchecked endpoints): 300 bytes each. */
+	m->targets = gtm_xrealloc(m->targets, (m->ntargets ? m->ntargets : 1) * sizeof(*m->targets));
 	free(ix.slot);
 	free(hashes);
 	free(vhashes);
