@@ -1229,6 +1229,34 @@ size_t gtm_conf_restart_changes(const gtm_conf_t *old, const gtm_conf_t *conf, g
 	                                  cb, arg);
 }
 
+static char *dup_or_null(const char *s)
+{
+	return s ? gtm_xstrdup(s) : NULL;
+}
+
+gtm_conf_t *gtm_conf_restart_image(const gtm_conf_t *c)
+{
+	gtm_conf_t *r = gtm_xcalloc(1, sizeof(*r));
+	r->path = gtm_xstrdup(c->path);
+	r->nlisten = c->nlisten;
+	r->listen = gtm_xcalloc(c->nlisten ? c->nlisten : 1, sizeof(*r->listen));
+	memcpy(r->listen, c->listen, c->nlisten * sizeof(*r->listen));
+	r->workers = c->workers;
+	r->user = dup_or_null(c->user);
+	gtm_cluster_conf_t *d = &r->cluster;
+	const gtm_cluster_conf_t *o = &c->cluster;
+	*d = *o;
+	d->node = dup_or_null(o->node);
+	d->prefix = dup_or_null(o->prefix);
+	d->ca_file = dup_or_null(o->ca_file);
+	d->cert_file = dup_or_null(o->cert_file);
+	d->key_file = dup_or_null(o->key_file);
+	d->etcd = gtm_xcalloc(o->netcd ? o->netcd : 1, sizeof(*d->etcd));
+	for (size_t i = 0; i < o->netcd; i++)
+		d->etcd[i] = gtm_xstrdup(o->etcd[i]);
+	return r;
+}
+
 /* The server defaults also hold when there is no server group at all. */
 static void defaults(gtm_conf_t *c)
 {

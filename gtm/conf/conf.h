@@ -340,6 +340,12 @@ uint32_t gtm_conf_zone(const gtm_conf_t *c, const char *name);
  * Returns how many differ.
  */
 typedef void (*gtm_conf_key_cb_t)(const char *key, void *arg);
+
+/* What a restart-only key compares against is what gtmd runs with, which
+ * is the configuration it started with: a copy of `c`'s restart-only keys
+ * (everything else zero), to keep for the daemon's life and pass as `old`
+ * below.  Free it with gtm_conf_free. */
+gtm_conf_t *gtm_conf_restart_image(const gtm_conf_t *c);
 size_t gtm_conf_restart_changes(const gtm_conf_t *old, const gtm_conf_t *conf, gtm_conf_key_cb_t cb,
                                 void *arg);
 

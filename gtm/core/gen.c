@@ -139,6 +139,7 @@ struct gtm_gen_owner {
 	struct event_base *base;
 	gtm_gen_hooks_t hooks;
 	gtm_gen_t *cur;
+	gtm_conf_t *started;        /* the restart-only keys gtmd runs with */
 	gtm_gen_member_t *members;
 	size_t nmembers;
 	bool listen_fixed;
@@ -156,6 +157,7 @@ gtm_gen_owner_t *gtm_gen_owner_new(const char *path, struct event_base *base,
 	o->base = base;
 	o->hooks = *hooks;
 	o->cur = g;
+	o->started = gtm_conf_restart_image(g->conf);
 	g->number = 1;
 	return o;
 }
@@ -165,6 +167,7 @@ void gtm_gen_owner_free(gtm_gen_owner_t *o)
 	if (o == NULL)
 		return;
 	gtm_gen_free(o->cur);
+	gtm_conf_free(o->started);
 	free(o->members);
 	free(o);
 }
@@ -262,7 +265,9 @@ int gtm_gen_owner_reload(gtm_gen_owner_t *o, gtm_diag_t *diag, gtm_diag_t *notes
 	/* From here on nothing fails. */
 	next->number = old->number + 1;
 	restart_note_t rn = { o, notes };
-	gtm_conf_restart_changes(old->conf, next->conf, on_restart_key, &rn);
+	/* Against what runs (the start-up values), not the previous file: a
+	 * key changed and changed back needs no restart. */
+	gtm_conf_restart_changes(o->started, next->conf, on_restart_key, &rn);
 	gtm_build_inherit(next->build, old->build, map);
 	for (size_t i = 0; i < o->nmembers; i++) {
 		log_debug("reload, rebinding %s", o->members[i].name);

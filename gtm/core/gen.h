@@ -24,9 +24,10 @@
  *      joined (gtm_gen_member_t: answer counters, metrics, the DNS server's
  *      live settings, the control plane with the admin state, controller and
  *      cluster), free the old generation, start the probes and publish once;
- *   5. say which restart-only keys changed ("server.workers changed:
- *      restart to apply"; gtm_conf_restart_changes), in the log and to the
- *      caller (gtmctl reload).
+ *   5. say which restart-only keys differ from what gtmd runs with (the
+ *      values it started with: "server.workers changed: restart to apply";
+ *      gtm_conf_restart_changes), in the log and to the caller (gtmctl
+ *      reload).
  *
  * A component joins by registering a member with a rebind function; it
  * must not keep indices or pointers into the old configuration past its

@@ -153,8 +153,10 @@ expect_rc 1
 expect_json 'j["ok"], j["refused"]' "(False, True)"
 expect_answers pb.example.com "192.0.2.101 192.0.2.102"
 
-t "promote the write master"
-ctl promote shanghai --service write.example.com --reason "move writes"
+t "promote the write master (a service name in any case, with the final dot: one rule)"
+ctl explain WRITE.Example.com. 127.0.0.1
+expect_rc 0
+ctl promote shanghai --service WRITE.Example.com. --reason "move writes"
 expect_rc 0
 expect_out 'will change:'
 expect_out 'write.example.com: bj-a 100.0%  ->  sh-dr 100.0%'
@@ -323,6 +325,40 @@ ctl reload
 expect_rc 0
 query pb.example.com A
 expect_section answer '^pb\.example\.com\. 40 IN A '
+t "reload: restart-only keys are said, live keys apply at once"
+# tcp_idle_closes SECONDS: an idle TCP connection to gtmd is closed by it
+# within SECONDS (python prints "closed" or "open").
+tcp_idle_closes() {
+	"$PY" - "$PORT" "$1" <<'PYEOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(float(sys.argv[2]))
+try:
+    print("closed" if s.recv(1) == b"" else "data")
+except socket.timeout:
+    print("open")
+except ConnectionResetError:
+    print("closed")
+PYEOF
+}
+[ "$(tcp_idle_closes 2)" = open ] && ok "idle TCP open after 2 s (timeout 10 s)" ||
+	fail "idle TCP connection closed before the 10 s timeout"
+sed -i 's/^server = { workers = 2; };/server = { workers = 1; tcp_idle_timeout = 1; };/' "$CCONF"
+ctl reload
+expect_rc 0
+expect_out 'warning: server.workers changed: restart to apply'
+grep -q 'reload, server.workers changed: restart to apply' "$LOG" && ok "the log says so" ||
+	fail "no 'server.workers changed: restart to apply' in the log"
+[ "$(tcp_idle_closes 4)" = closed ] && ok "idle TCP closed after the reloaded 1 s timeout" ||
+	fail "server.tcp_idle_timeout was not applied by the reload"
+ctl reload --json
+expect_json 'j["restart_needed"]' "['server.workers changed: restart to apply']"
+write_conf 40
+ctl reload
+expect_rc 0
+grep -q 'restart to apply' "$OUT" && fail "workers back to the running value still needs a restart" ||
+	ok "workers back to the running value: nothing to restart"
+
 t "reload: bad, the running configuration keeps serving"
 echo 'services = ( oops' >>"$CCONF"
 ctl reload
