@@ -17,6 +17,7 @@
 #include "common/alloc.h"
 #include "common/errcode.h"
 #include "common/log.h"
+#include "common/name.h"
 #include "dns/answer.h"
 #include "dns/wire.h"
 #include "geo/db.h"
@@ -37,18 +38,8 @@ double gtm_ctlcmd_round3(double v)
 
 int gtm_ctlcmd_service_index(const gtm_conf_t *conf, const char *name)
 {
-	size_t ln = strlen(name);
-	if (ln > 1 && name[ln - 1] == '.')
-		ln--;
-	for (size_t i = 0; i < conf->nservices; i++) {
-		const char *s = conf->services[i].name;
-		size_t ls = strlen(s);
-		if (ls > 1 && s[ls - 1] == '.')
-			ls--;
-		if (ls == ln && strncasecmp(s, name, ln) == 0)
-			return (int)i;
-	}
-	return -1;
+	uint32_t i = gtm_conf_service(conf, name);
+	return i == GTM_NAME_NONE ? -1 : (int)i;
 }
 
 /* ------------------------------------------------------------------------ */
