@@ -156,6 +156,7 @@ group_of() {
 	endpoint_keys) echo services ;;
 	graphite_keys) echo metrics ;;
 	city_keys) echo cities ;;
+	conf_cluster_keys) echo cluster ;;
 	*)
 		local base=${1%_keys} g
 		for g in $groups; do
