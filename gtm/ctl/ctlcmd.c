@@ -18,14 +18,8 @@
 #include "common/errcode.h"
 #include "common/log.h"
 #include "common/name.h"
-#include "dns/answer.h"
-#include "dns/wire.h"
-#include "geo/db.h"
-#include "geo/map.h"
-#include "gtm/cluster/cluster.h"
 #include "gtm/ctl/ctl_proto.h"
 #include "gtm/ctl/ctlcmd.h"
-#include "gtm/core/siteans.h"
 #include "gtm/ctl/cmd_int.h"
 
 const char *const gtm_ctlcmd_policy_names[] = { "nearest", "primary-backup", "global", "failover" };
