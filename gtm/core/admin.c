@@ -392,9 +392,7 @@ static int save(const gtm_admin_t *a, uint64_t now, char *err, size_t errlen)
 	return gtm_adm_save(a, now, err, errlen);
 }
 
-/* Why a global service's master override `city` cannot stay in `conf`
- * (service `svc`), or NULL when it can. */
-static const char *master_drop(const gtm_conf_t *conf, uint32_t svc, uint32_t city)
+const char *gtm_adm_master_drop(const gtm_conf_t *conf, uint32_t svc, uint32_t city)
 {
 	if (conf->services[svc].policy != GTM_POLICY_GLOBAL)
 		return "no longer global";
@@ -458,7 +456,7 @@ void gtm_admin_rebind(gtm_admin_t *a, const gtm_conf_t *conf, const gtm_remap_t 
 		if (n == GTM_REMAP_NONE)
 			drop = "not in the configuration";
 		else if (st->master != GTM_NO_CITY)
-			drop = master_drop(conf, n, city);
+			drop = gtm_adm_master_drop(conf, n, city);
 		if (drop) {
 			if (set) {
 				log_warn("admin, service %s, master %s dropped (%s: %s)", old.conf->services[i].name,

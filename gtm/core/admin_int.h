@@ -66,6 +66,10 @@ int gtm_adm_find_site(const gtm_conf_t *c, const char *name);
 int gtm_adm_find_city(const gtm_conf_t *c, const char *name);
 int gtm_adm_find_service(const gtm_conf_t *c, const char *name);
 bool gtm_adm_service_has_site_in(const gtm_conf_t *c, const gtm_service_t *svc, uint32_t city);
+/* Why a master override `city` (GTM_NO_CITY: a city that is gone) of
+ * service `svc` cannot stay in `conf`, or NULL when it can: the one rule of
+ * the state file's loader and of a reload's rebind. */
+const char *gtm_adm_master_drop(const gtm_conf_t *conf, uint32_t svc, uint32_t city);
 /* The master a global service has now: the override or the configuration's. */
 uint32_t gtm_adm_effective_master(const gtm_admin_t *a, size_t svc);
 /* A city's name, "none" for GTM_NO_CITY. */

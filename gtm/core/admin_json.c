@@ -302,12 +302,8 @@ int gtm_adm_state_from_json(gtm_admin_t *a, const json_t *root, const char *what
 		const char *drop = NULL;
 		if (i < 0)
 			drop = "not in the configuration";
-		else if (master && conf->services[i].policy != GTM_POLICY_GLOBAL)
-			drop = "no longer global";
-		else if (master && c < 0)
-			drop = "its master city is no longer in the configuration";
-		else if (master && !gtm_adm_service_has_site_in(conf, &conf->services[i], (uint32_t)c))
-			drop = "no longer has a site in its master city";
+		else if (master)
+			drop = gtm_adm_master_drop(conf, (uint32_t)i, c < 0 ? GTM_NO_CITY : (uint32_t)c);
 		if (drop) {
 			log_warn("admin, service %s, master %s dropped (%s: %s)", key,
 			         master ? master : "record", what, drop);
