@@ -249,7 +249,19 @@ static void print_changes(const json_t *reply)
 	json_t *ans = json_object_get(reply, "answers");
 	if (json_array_size(ans) == 0)
 		return;
-	printf("answers that change:\n");
+	/* At scale: the counts first, then the first entries (--full: all). */
+	const json_t *sum = json_object_get(reply, "answers_summary");
+	bool cut = json_is_true(json_object_get(sum, "truncated"));
+	if (cut) {
+		printf("answers that change: %.0f (%.0f services)\n", num(sum, "total", 0), num(sum, "services", 0));
+		json_array_foreach(json_object_get(sum, "sites"), i, e)
+			printf("  site %-12s (%s): leaves %.0f, joins %.0f\n", str(e, "site", "?"), str(e, "city", "?"),
+			       num(e, "leaves", 0), num(e, "joins", 0));
+		json_array_foreach(json_object_get(sum, "cities"), i, e)
+			printf("  clients of %-12s %.0f answers\n", str(e, "city", "?"), num(e, "answers", 0));
+		printf("the first %zu:\n", json_array_size(ans));
+	} else
+		printf("answers that change:\n");
 	json_array_foreach(ans, i, e) {
 		const char *city = str(e, "city", NULL);
 		printf("  %s%s%s: ", str(e, "service", "?"), city ? " for " : "", city ? city : "");
@@ -258,6 +270,9 @@ static void print_changes(const json_t *reply)
 		print_shares(json_object_get(e, "after"));
 		printf("\n");
 	}
+	if (cut)
+		printf("  ... and %.0f more (--full lists them all)\n",
+		       num(sum, "total", 0) - (double)json_array_size(ans));
 }
 
 static void print_cluster(const json_t *r);

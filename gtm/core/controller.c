@@ -227,7 +227,73 @@ typedef struct svc_view {
 	double *share;               /* [nsites] */
 } svc_view_t;
 
-static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const bool *up)
+/* The memory of one service's view, reused from service to service within
+ * one compute (10,000 services would otherwise cost some 300,000 small
+ * allocations per plan).  Sized for the largest service seen so far. */
+typedef struct view_scratch {
+	size_t cap;                  /* endpoints */
+	svc_site_t *sites;
+	double *share;
+	uint32_t *ep_slot;           /* [cap]: each endpoint's site slot */
+	uint32_t *slot_off;          /* [cap + 1]: each slot's first address */
+	struct in_addr *a, *all_a;   /* [cap] each: sliced by site slot */
+	struct in6_addr *aaaa, *all_aaaa;
+	double *city_g;              /* [ncities] */
+	bool *city_able;
+	double *city_cap_now;
+	bool *city_has;
+} view_scratch_t;
+
+static void scratch_init(view_scratch_t *x, const gtm_conf_t *conf)
+{
+	memset(x, 0, sizeof(*x));
+	size_t nc = conf->ncities ? conf->ncities : 1;
+	x->city_g = gtm_xcalloc(nc, sizeof(*x->city_g));
+	x->city_able = gtm_xcalloc(nc, sizeof(*x->city_able));
+	x->city_cap_now = gtm_xcalloc(nc, sizeof(*x->city_cap_now));
+	x->city_has = gtm_xcalloc(nc, sizeof(*x->city_has));
+}
+
+static void scratch_reserve(view_scratch_t *x, size_t n)
+{
+	if (n <= x->cap)
+		return;
+	free(x->sites);
+	free(x->share);
+	free(x->ep_slot);
+	free(x->slot_off);
+	free(x->a);
+	free(x->all_a);
+	free(x->aaaa);
+	free(x->all_aaaa);
+	x->cap = n;
+	x->sites = gtm_xcalloc(n, sizeof(*x->sites));
+	x->share = gtm_xcalloc(n, sizeof(*x->share));
+	x->ep_slot = gtm_xcalloc(n, sizeof(*x->ep_slot));
+	x->slot_off = gtm_xcalloc(n + 1, sizeof(*x->slot_off));
+	x->a = gtm_xcalloc(n, sizeof(*x->a));
+	x->all_a = gtm_xcalloc(n, sizeof(*x->all_a));
+	x->aaaa = gtm_xcalloc(n, sizeof(*x->aaaa));
+	x->all_aaaa = gtm_xcalloc(n, sizeof(*x->all_aaaa));
+}
+
+static void scratch_clear(view_scratch_t *x)
+{
+	free(x->sites);
+	free(x->share);
+	free(x->ep_slot);
+	free(x->slot_off);
+	free(x->a);
+	free(x->all_a);
+	free(x->aaaa);
+	free(x->all_aaaa);
+	free(x->city_g);
+	free(x->city_able);
+	free(x->city_cap_now);
+	free(x->city_has);
+}
+
+static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const bool *up, view_scratch_t *x)
 {
 	const gtm_service_t *svc = &conf->services[si];
 	memset(v, 0, sizeof(*v));
@@ -235,27 +301,44 @@ static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const 
 	v->svc = svc;
 	v->si = si;
 	size_t n = svc->nendpoints ? svc->nendpoints : 1;
-	v->sites = gtm_xcalloc(n, sizeof(*v->sites));
-	v->share = gtm_xcalloc(n, sizeof(*v->share));
+	scratch_reserve(x, n);
+	v->sites = x->sites;
+	v->share = x->share;
+	memset(v->sites, 0, n * sizeof(*v->sites));
+	memset(v->share, 0, n * sizeof(*v->share));
 	size_t nc = conf->ncities ? conf->ncities : 1;
-	v->city_g = gtm_xcalloc(nc, sizeof(*v->city_g));
-	v->city_able = gtm_xcalloc(nc, sizeof(*v->city_able));
-	v->city_cap_now = gtm_xcalloc(nc, sizeof(*v->city_cap_now));
-	v->city_has = gtm_xcalloc(nc, sizeof(*v->city_has));
+	v->city_g = x->city_g;
+	v->city_able = x->city_able;
+	v->city_cap_now = x->city_cap_now;
+	v->city_has = x->city_has;
+	memset(v->city_g, 0, nc * sizeof(*v->city_g));
+	memset(v->city_able, 0, nc * sizeof(*v->city_able));
+	memset(v->city_cap_now, 0, nc * sizeof(*v->city_cap_now));
+	memset(v->city_has, 0, nc * sizeof(*v->city_has));
+	/* The sites in the order they first appear, and how many endpoints
+	 * each has: its slice of the address arrays. */
+	memset(x->slot_off, 0, (n + 1) * sizeof(*x->slot_off));
 	for (size_t i = 0; i < svc->nendpoints; i++) {
 		const gtm_endpoint_t *ep = &svc->endpoints[i];
-		svc_site_t *s = NULL;
-		for (size_t j = 0; j < v->nsites && !s; j++)
-			if (v->sites[j].site == ep->site)
-				s = &v->sites[j];
-		if (s == NULL) {
-			s = &v->sites[v->nsites++];
-			s->site = ep->site;
-			s->a = gtm_xcalloc(svc->nendpoints, sizeof(*s->a));
-			s->all_a = gtm_xcalloc(svc->nendpoints, sizeof(*s->all_a));
-			s->aaaa = gtm_xcalloc(svc->nendpoints, sizeof(*s->aaaa));
-			s->all_aaaa = gtm_xcalloc(svc->nendpoints, sizeof(*s->all_aaaa));
-		}
+		size_t j = 0;
+		while (j < v->nsites && v->sites[j].site != ep->site)
+			j++;
+		if (j == v->nsites)
+			v->sites[v->nsites++].site = ep->site;
+		x->ep_slot[i] = (uint32_t)j;
+		x->slot_off[j + 1]++;
+	}
+	for (size_t j = 0; j < v->nsites; j++) {
+		x->slot_off[j + 1] += x->slot_off[j];
+		svc_site_t *s = &v->sites[j];
+		s->a = x->a + x->slot_off[j];
+		s->all_a = x->all_a + x->slot_off[j];
+		s->aaaa = x->aaaa + x->slot_off[j];
+		s->all_aaaa = x->all_aaaa + x->slot_off[j];
+	}
+	for (size_t i = 0; i < svc->nendpoints; i++) {
+		const gtm_endpoint_t *ep = &svc->endpoints[i];
+		svc_site_t *s = &v->sites[x->ep_slot[i]];
 		bool is_up = up == NULL || up[i];
 		if (ep->family == AF_INET) {
 			s->all_a[s->nall_a++] = ep->addr.v4;
@@ -283,22 +366,6 @@ static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const 
 		 * factors() adds the activated ones. */
 		v->sites[j].in = site->role != GTM_ROLE_COLD;
 	}
-}
-
-static void view_clear(svc_view_t *v)
-{
-	for (size_t i = 0; i < v->nsites; i++) {
-		free(v->sites[i].a);
-		free(v->sites[i].all_a);
-		free(v->sites[i].aaaa);
-		free(v->sites[i].all_aaaa);
-	}
-	free(v->sites);
-	free(v->share);
-	free(v->city_g);
-	free(v->city_able);
-	free(v->city_cap_now);
-	free(v->city_has);
 }
 
 static const gtm_site_t *site_of(const svc_view_t *v, const svc_site_t *s)
@@ -796,13 +863,19 @@ static void plan_nearest_city(svc_view_t *v, uint32_t k, double *load)
 /* Keeps the shares built in v->share as choice `cv` and clears them. */
 static void choice_flush(svc_view_t *v, gtm_choice_view_t *cv)
 {
-	cv->shares = gtm_xcalloc(v->nsites ? v->nsites : 1, sizeof(*cv->shares));
 	cv->n = 0;
 	double sum = 0;
+	size_t n = 0;
 	for (size_t j = 0; j < v->nsites; j++)
-		if (v->share[j] > 1e-9)
+		if (v->share[j] > 1e-9) {
 			sum += v->share[j];
-	for (size_t j = 0; j < v->nsites; j++)
+			n++;
+		}
+	/* Most choices of a nearest service are empty (a city without a
+	 * site of it): those keep no memory, as the last decision is kept
+	 * for every service. */
+	cv->shares = n ? gtm_xmalloc(n * sizeof(*cv->shares)) : NULL;
+	for (size_t j = 0; j < v->nsites && n; j++)
 		if (v->share[j] > 1e-9)
 			cv->shares[cv->n++] = (gtm_share_t){ v->sites[j].site, v->share[j] / sum };
 	memset(v->share, 0, v->nsites * sizeof(*v->share));
@@ -881,15 +954,25 @@ static bool service_degraded(const svc_view_t *v)
 }
 
 static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
-                               const gtm_admin_view_t *av, uint64_t now, evlist_t *ev)
+                               const gtm_admin_view_t *av, uint64_t now, evlist_t *ev, bool want_plan)
 {
 	const gtm_conf_t *conf = c->conf;
 	gtm_decision_t *d = gtm_xcalloc(1, sizeof(*d));
-	d->plan = dns_plan_new((uint32_t)conf->nservices);
+	/* The plan (wire fragments for every choice) is most of the work and
+	 * of the memory; what gtmctl compares needs only the views. */
+	d->plan = want_plan ? dns_plan_new((uint32_t)conf->nservices) : NULL;
 	d->nservices = conf->nservices;
 	d->failopen = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*d->failopen));
 	d->services = gtm_xcalloc(conf->nservices ? conf->nservices : 1, sizeof(*d->services));
+	d->svc_sites = gtm_xcalloc(conf->nservices + 1, sizeof(*d->svc_sites));
 	bool *budget_used = gtm_xcalloc(conf->ncities ? conf->ncities : 1, sizeof(*budget_used));
+	/* A service has at most one view per endpoint: one array for all. */
+	size_t nep = 0;
+	for (size_t i = 0; i < conf->nservices; i++)
+		nep += conf->services[i].nendpoints;
+	d->sites = gtm_xmalloc((nep + 1) * sizeof(*d->sites));
+	view_scratch_t scratch;
+	scratch_init(&scratch, conf);
 	uint32_t degraded = 0, last = 0;
 
 	for (size_t i = 0; i < conf->nservices; i++) {
@@ -897,7 +980,7 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 		uint32_t si = (uint32_t)i;
 		gtm_service_view_t *sv = &d->services[i];
 		svc_view_t v;
-		view_init(&v, conf, si, health && health->up ? health->up[i] : NULL);
+		view_init(&v, conf, si, health && health->up ? health->up[i] : NULL, &scratch);
 		if (ev)
 			advance_service(c, &v, now, ev, budget_used);
 		factors(c, &v, av, now, &d->next_due);
@@ -959,15 +1042,17 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 		sv->ttl = sv->state == GTM_SVC_NORMAL ? svc->ttl : svc->degraded_ttl;
 		/* The TTL is in the records' wire: shape the service now that
 		 * it is known. */
-		dns_plan_service_init(d->plan, si, sv->ttl, flags | (geo ? DNS_PLAN_GEO : 0), sv->nchoices);
-		for (uint16_t k = 0; k < sv->nchoices; k++)
-			choice_emit(&v, d->plan, k, &sv->choices[k]);
-		plan_last_resort(&v, d->plan);
+		if (d->plan) {
+			dns_plan_service_init(d->plan, si, sv->ttl, flags | (geo ? DNS_PLAN_GEO : 0), sv->nchoices);
+			for (uint16_t k = 0; k < sv->nchoices; k++)
+				choice_emit(&v, d->plan, k, &sv->choices[k]);
+			plan_last_resort(&v, d->plan);
+		}
 		degraded += sv->state != GTM_SVC_NORMAL;
 		last += sv->state == GTM_SVC_LAST_RESORT;
 
 		/* The site views */
-		d->sites = gtm_xrealloc(d->sites, (d->nsites + v.nsites + 1) * sizeof(*d->sites));
+		d->svc_sites[i] = d->nsites;
 		for (size_t j = 0; j < v.nsites; j++) {
 			const svc_site_t *s = &v.sites[j];
 			d->sites[d->nsites++] = (gtm_site_view_t){
@@ -976,9 +1061,10 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 				.weight = s->w, .why = s->why, .until = s->until,
 			};
 		}
-		view_clear(&v);
+		d->svc_sites[i + 1] = d->nsites;
 	}
 	free(budget_used);
+	scratch_clear(&scratch);
 	if (ev) {
 		c->stats.updates++;
 		c->stats.services_degraded = degraded;
@@ -1011,14 +1097,20 @@ gtm_decision_t *gtm_controller_update(gtm_controller_t *c, const gtm_health_t *h
                                       const gtm_admin_view_t *admin, uint64_t now)
 {
 	evlist_t ev = { 0 };
-	return compute(c, health, admin, now, &ev);
+	return compute(c, health, admin, now, &ev, true);
 }
 
 gtm_decision_t *gtm_controller_preview(const gtm_controller_t *c, const gtm_health_t *health,
                                        const gtm_admin_view_t *admin, uint64_t now)
 {
 	/* compute() without events only reads the memory. */
-	return compute((gtm_controller_t *)c, health, admin, now, NULL);
+	return compute((gtm_controller_t *)c, health, admin, now, NULL, true);
+}
+
+gtm_decision_t *gtm_controller_preview_views(const gtm_controller_t *c, const gtm_health_t *health,
+                                             const gtm_admin_view_t *admin, uint64_t now)
+{
+	return compute((gtm_controller_t *)c, health, admin, now, NULL, false);
 }
 
 void gtm_decision_free(gtm_decision_t *d)
@@ -1034,14 +1126,17 @@ void gtm_decision_free(gtm_decision_t *d)
 	free(d->services);
 	free(d->failopen);
 	free(d->sites);
+	free(d->svc_sites);
 	free(d->events);
 	free(d);
 }
 
 const gtm_site_view_t *gtm_decision_site(const gtm_decision_t *d, uint32_t svc, uint32_t site)
 {
-	for (size_t i = 0; i < d->nsites; i++)
-		if (d->sites[i].service == svc && d->sites[i].site == site)
+	if (svc >= d->nservices)
+		return NULL;
+	for (size_t i = d->svc_sites[svc]; i < d->svc_sites[svc + 1]; i++)
+		if (d->sites[i].site == site)
 			return &d->sites[i];
 	return NULL;
 }

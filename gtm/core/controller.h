@@ -176,6 +176,8 @@ typedef struct gtm_decision {
 	size_t nservices;
 	gtm_site_view_t *sites;    /* every (service, site), services in config order */
 	size_t nsites;
+	size_t *svc_sites;         /* [nservices + 1]: service i's views are
+	                            * sites[svc_sites[i] .. svc_sites[i + 1]) */
 	gtm_ctl_event_t *events;   /* update only: the automatic changes it made */
 	size_t nevents;
 	uint64_t next_due;         /* when a hold-down or failback step is next due; 0 none */
@@ -183,7 +185,8 @@ typedef struct gtm_decision {
 
 void gtm_decision_free(gtm_decision_t *d);
 
-/* The view of conf->services[svc]'s site `site`, or NULL. */
+/* The view of conf->services[svc]'s site `site`, or NULL.  O(the
+ * service's sites). */
 const gtm_site_view_t *gtm_decision_site(const gtm_decision_t *d, uint32_t svc, uint32_t site);
 
 /* Counters and gauges for gtmctl stats and the metrics (controller.*).
@@ -232,6 +235,11 @@ gtm_decision_t *gtm_controller_update(gtm_controller_t *c, const gtm_health_t *h
  * runs, safety checks).  No events. */
 gtm_decision_t *gtm_controller_preview(const gtm_controller_t *c, const gtm_health_t *health,
                                        const gtm_admin_view_t *admin, uint64_t now);
+/* The same without the plan (d->plan is NULL): the views only, for what
+ * gtmctl compares or prints (status, dry runs, safety rules), at a fraction
+ * of the time and memory. */
+gtm_decision_t *gtm_controller_preview_views(const gtm_controller_t *c, const gtm_health_t *health,
+                                             const gtm_admin_view_t *admin, uint64_t now);
 
 /* Records the timing of one automatic change (see the stats). */
 void gtm_controller_note_timing(gtm_controller_t *c, uint32_t detect_ms, uint32_t publish_ms);

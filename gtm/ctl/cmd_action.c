@@ -28,13 +28,14 @@ typedef struct pending_action {
 	gtm_admin_result_t res;     /* message and changes (preview and history
 	                             * went to the cluster) */
 	gtm_decision_t *before;
+	bool full;                  /* every answer that changes, not the first few */
 } pending_action_t;
 
 /* The answers' diff (before -> where the change ends) into `reply`. */
-static void add_answers(gtm_control_t *c, json_t *reply, const gtm_decision_t *before)
+static void add_answers(gtm_control_t *c, json_t *reply, const gtm_decision_t *before, bool full)
 {
 	gtm_decision_t *after = gtm_ctlcmd_preview_at(c, gtm_control_admin(c), GTM_ADMIN_END, gtm_admin_now());
-	json_object_set_new(reply, "answers", gtm_ctlcmd_answer_diff(gtm_control_conf(c), before, after));
+	gtm_ctlcmd_add_answers(reply, gtm_control_conf(c), before, after, full);
 	gtm_decision_free(after);
 }
 
@@ -47,7 +48,7 @@ static void action_written(int rc, const char *err, void *arg)
 		reply = gtm_admin_result_json(&p->act, 0, &p->res);
 		json_object_set_new(reply, "revision",
 		                    json_integer((json_int_t)gtm_cluster_revision(gtm_control_cluster(p->c))));
-		add_answers(p->c, reply, p->before);
+		add_answers(p->c, reply, p->before, p->full);
 	} else {
 		reply = gtm_ctl_error("%s", err);
 		if (rc == GTM_EEXIST)
@@ -73,6 +74,10 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	const gtm_conf_t *conf = gtm_control_conf(c);
 	gtm_cluster_t *cl = gtm_control_cluster(c);
 	const json_t *ifrev = json_object_get(req, "if_revision");
+	const json_t *jfull = json_object_get(req, "full");
+	if (jfull && !json_is_boolean(jfull))
+		return gtm_ctl_error("\"full\" must be true or false");
+	bool full = json_is_true(jfull);
 	if (ifrev && (!json_is_integer(ifrev) || json_integer_value(ifrev) < 0))
 		return gtm_ctl_error("\"if_revision\" must be a revision number");
 	if (ifrev && cl == NULL)
@@ -101,6 +106,7 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		p->act = (gtm_admin_action_t){ .op = act.op };
 		p->res = res;
 		p->before = before;
+		p->full = full;
 		p->defer = gtm_ctl_defer(peer);
 		gtm_cluster_write(cl, &p->res, &act, false, action_written, p);
 		return NULL;
@@ -114,7 +120,7 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 			gtm_control_publish(c);
 			after = gtm_ctlcmd_preview_at(c, admin, GTM_ADMIN_END, gtm_admin_now());
 		}
-		json_object_set_new(reply, "answers", gtm_ctlcmd_answer_diff(conf, before, after));
+		gtm_ctlcmd_add_answers(reply, conf, before, after, full);
 		gtm_decision_free(after);
 	}
 	gtm_decision_free(before);

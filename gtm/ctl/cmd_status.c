@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "common/alloc.h"
+#include "common/name.h"
 #include "common/errcode.h"
 #include "common/log.h"
 #include "gtm/cluster/cluster.h"
@@ -21,16 +22,18 @@
 /* Each observer's view of site `s`, this node first (its own probes):
  * "up" when it sees every checked endpoint of the site up, "down" when
  * none, "partial" in between, "unknown" without a verdict.
- * {"gtm1":"down","gtm2":"up",...} */
-static json_t *observer_views(const gtm_cluster_t *cl, const gtm_health_list_t *hl, uint32_t s)
+ * {"gtm1":"down","gtm2":"up",...}.  `eps` lists the site's endpoints
+ * (indices into hl->endpoints), `neps` long. */
+static json_t *observer_views(const gtm_cluster_t *cl, const gtm_health_list_t *hl, const uint32_t *eps,
+                              size_t neps)
 {
 	json_t *o = json_object();
 	size_t n = gtm_cluster_nobservers(cl);
 	for (size_t k = 0; k <= n; k++) {   /* k 0: this node, k: observer k - 1 */
 		unsigned up = 0, down = 0;
-		for (size_t i = 0; i < hl->nendpoints; i++) {
-			const gtm_endpoint_health_t *e = &hl->endpoints[i];
-			if (e->site != s || !e->checked)
+		for (size_t i = 0; i < neps; i++) {
+			const gtm_endpoint_health_t *e = &hl->endpoints[eps[i]];
+			if (!e->checked)
 				continue;
 			chk_state_t v = k == 0 ? e->state : gtm_cluster_verdict(cl, k - 1, e->vote_key);
 			up += v == CHK_STATE_UP;
@@ -43,13 +46,178 @@ static json_t *observer_views(const gtm_cluster_t *cl, const gtm_health_list_t *
 	return o;
 }
 
+/* What status adds up per site, in one pass over the decision and the
+ * health list each (no scan of every service per site). */
+typedef struct site_sum {
+	unsigned svc_up, svc_all, ep_up, ep_all;
+	unsigned nch;                 /* serving choices of services it is in */
+	double share;                 /* its share summed over them */
+	const gtm_site_view_t *failback;  /* the first service failing it back */
+	uint32_t ep_first, ep_n;      /* its endpoints in the bucketed list */
+} site_sum_t;
+
+static site_sum_t *site_sums(const gtm_conf_t *conf, const gtm_decision_t *d, const gtm_health_list_t *hl,
+                             uint32_t **eps_out)
+{
+	site_sum_t *sum = gtm_xcalloc(conf->nsites ? conf->nsites : 1, sizeof(*sum));
+	/* d->sites is in service order: each service's range once. */
+	for (size_t i = 0, j = 0; i < d->nservices; i++) {
+		size_t end = j;
+		while (end < d->nsites && d->sites[end].service == i)
+			end++;
+		for (size_t x = j; x < end; x++) {
+			const gtm_site_view_t *v = &d->sites[x];
+			if (v->site >= conf->nsites)
+				continue;
+			site_sum_t *s = &sum[v->site];
+			s->svc_all++;
+			s->svc_up += v->up;
+			if (s->failback == NULL && v->up && v->failback < 1)
+				s->failback = v;
+		}
+		/* The planned share: a site's share of the serving choices of
+		 * the services it is in.  A service names a site once in
+		 * d->sites, so each (choice, site) counts once. */
+		for (uint16_t k = 0; k < d->services[i].nchoices; k++) {
+			const gtm_choice_view_t *cv = &d->services[i].choices[k];
+			if (cv->n == 0)
+				continue;
+			for (size_t x = j; x < end; x++) {
+				uint32_t st = d->sites[x].site;
+				if (st >= conf->nsites)
+					continue;
+				sum[st].nch++;
+				sum[st].share += gtm_ctlcmd_share_of(cv, st);
+			}
+		}
+		j = end;
+	}
+	/* Endpoints bucketed by site (a counting sort), for the counts and
+	 * the observers' views. */
+	uint32_t *eps = gtm_xcalloc(hl->nendpoints ? hl->nendpoints : 1, sizeof(*eps));
+	for (size_t i = 0; i < hl->nendpoints; i++)
+		if (hl->endpoints[i].site < conf->nsites)
+			sum[hl->endpoints[i].site].ep_n++;
+	uint32_t off = 0;
+	for (size_t s = 0; s < conf->nsites; s++) {
+		sum[s].ep_first = off;
+		off += sum[s].ep_n;
+		sum[s].ep_n = 0;
+	}
+	for (size_t i = 0; i < hl->nendpoints; i++) {
+		const gtm_endpoint_health_t *e = &hl->endpoints[i];
+		if (e->site >= conf->nsites)
+			continue;
+		site_sum_t *s = &sum[e->site];
+		eps[s->ep_first + s->ep_n++] = (uint32_t)i;
+		s->ep_all++;
+		s->ep_up += e->up;
+	}
+	*eps_out = eps;
+	return sum;
+}
+
+static json_t *status_site(gtm_control_t *c, const gtm_health_list_t *hl, const site_sum_t *sum,
+                           const uint32_t *eps, uint32_t s, uint64_t now, uint64_t mono,
+                           uint64_t *win_all, uint64_t *win_ms)
+{
+	const gtm_conf_t *conf = gtm_control_conf(c);
+	gtm_admin_t *admin = gtm_control_admin(c);
+	const gtm_cluster_t *cl = gtm_control_cluster(c);
+	gtm_siteans_t *ans = gtm_control_siteans(c);
+	const gtm_site_t *site = &conf->sites[s];
+	const site_sum_t *u = &sum[s];
+	json_t *views = cl ? observer_views(cl, hl, eps + u->ep_first, u->ep_n) : NULL;
+	gtm_admin_site_info_t info;
+	gtm_admin_site_info(admin, s, now, &info);
+	const char *health = u->svc_all == 0 ? "unknown" : u->svc_up == u->svc_all ? "up"
+	                   : u->svc_up ? "partial" : "down";
+	json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:b,s:f,s:i,s:f}",
+	                      "name", site->name, "city", conf->cities[site->city].name,
+	                      "role", gtm_ctlcmd_role_names[site->role], "health", health,
+	                      "endpoints_up", (int)u->ep_up, "endpoints", (int)u->ep_all,
+	                      "admin", gtm_admin_state_name(info.state), "activated", info.activated,
+	                      "factor", gtm_ctlcmd_round3(info.factor), "weight", (int)site->weight,
+	                      "weight_now", gtm_ctlcmd_round3(site->weight * info.factor));
+	json_object_set_new(e, "share", u->nch ? json_real(gtm_ctlcmd_round3(u->share / u->nch)) : json_real(0));
+	if (ans) {
+		uint64_t n;
+		*win_ms = gtm_siteans_recent(ans, site->name, mono, &n, win_all);
+		json_object_set_new(e, "answers_1m", json_integer((json_int_t)n));
+		json_object_set_new(e, "share_1m", json_real(*win_all ? gtm_ctlcmd_round3((double)n / (double)*win_all) : 0));
+	}
+	json_object_set_new(e, "capacity", json_integer(site->capacity));
+	if (views)
+		json_object_set_new(e, "observers", views);
+	if (info.ramp) {
+		json_t *r = json_pack("{s:i,s:i,s:I,s:I,s:b}", "step", (int)info.step, "steps", (int)info.steps,
+		                      "next", (json_int_t)info.next_step, "end", (json_int_t)info.ramp_end,
+		                      "paused", info.paused);
+		if (info.pause_reason)
+			json_object_set_new(r, "pause_reason", json_string(info.pause_reason));
+		json_object_set_new(e, "ramp", r);
+	}
+	/* A failback in progress (the first service that has one). */
+	if (u->failback) {
+		json_object_set_new(e, "failback", json_real(gtm_ctlcmd_round3(u->failback->failback)));
+		if (u->failback->until)
+			json_object_set_new(e, "failback_next", json_integer((json_int_t)u->failback->until));
+	}
+	if (info.since) {
+		json_object_set_new(e, "since", json_integer((json_int_t)info.since));
+		if (info.reason)
+			json_object_set_new(e, "reason", json_string(info.reason));
+		if (info.user)
+			json_object_set_new(e, "user", json_string(info.user));
+		json_object_set_new(e, "uid", json_integer((json_int_t)info.uid));
+	}
+	return e;
+}
+
+static json_t *status_service(const gtm_conf_t *conf, gtm_admin_t *admin, const gtm_decision_t *d,
+                              uint32_t i)
+{
+	static const char *const states[] = { "normal", "degraded", "failopen" };
+	const gtm_service_t *svc = &conf->services[i];
+	const gtm_service_view_t *v = &d->services[i];
+	json_t *e = json_pack("{s:s,s:s,s:s,s:i}", "name", svc->name, "policy", gtm_ctlcmd_policy_names[svc->policy],
+	                      "state", states[v->state], "ttl", (int)v->ttl);
+	if (v->state == GTM_SVC_LAST_RESORT)
+		json_object_set_new(e, "last_resort", json_string(svc->last_resort == GTM_LAST_RESORT_OPEN
+		                                                  ? "open" : svc->last_resort == GTM_LAST_RESORT_CLOSED
+		                                                  ? "closed" : "address"));
+	if (svc->policy == GTM_POLICY_GLOBAL && v->master != GTM_NO_CITY) {
+		json_object_set_new(e, "master", json_string(conf->cities[v->master].name));
+		json_object_set_new(e, "promoted", json_boolean(gtm_admin_master(admin, i) != GTM_NO_CITY));
+	}
+	return e;
+}
+
+/*
+ * status [service NAME] [site NAME]: every site, city and service; with
+ * "service", that service and its sites and their cities; with "site",
+ * that site, its city and the services that have it (both: the service,
+ * if it has the site).
+ */
 static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *arg)
 {
 	gtm_control_t *c = arg;
-	(void)req;
 	(void)peer;
 	const gtm_conf_t *conf = gtm_control_conf(c);
 	gtm_admin_t *admin = gtm_control_admin(c);
+	const json_t *jsvc = json_object_get(req, "service"), *jsite = json_object_get(req, "site");
+	if ((jsvc && !json_is_string(jsvc)) || (jsite && !json_is_string(jsite)))
+		return gtm_ctl_error("\"service\" and \"site\" must be names");
+	int fsvc = -1, fsite = -1;
+	if (jsvc && (fsvc = gtm_ctlcmd_service_index(conf, json_string_value(jsvc))) < 0)
+		return gtm_ctl_error("no service %s", json_string_value(jsvc));
+	if (jsite) {
+		for (size_t k = 0; k < conf->nsites && fsite < 0; k++)
+			if (gtm_name_eq(GTM_NAME_PLAIN, conf->sites[k].name, json_string_value(jsite)))
+				fsite = (int)k;
+		if (fsite < 0)
+			return gtm_ctl_error("no site %s", json_string_value(jsite));
+	}
 	uint64_t now = gtm_admin_now();
 	gtm_decision_t *own = NULL;
 	const gtm_decision_t *d = gtm_control_decision(c);
@@ -66,85 +234,46 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	if (ans)
 		gtm_siteans_sample(ans);
 
-	json_t *sites = json_array();
-	for (uint32_t s = 0; s < conf->nsites; s++) {
-		const gtm_site_t *site = &conf->sites[s];
-		unsigned svc_up = 0, svc_all = 0, ep_up = 0, ep_all = 0;
-		for (size_t i = 0; i < d->nsites; i++)
-			if (d->sites[i].site == s) {
-				svc_all++;
-				svc_up += d->sites[i].up;
-			}
-		for (size_t i = 0; i < hl.nendpoints; i++)
-			if (hl.endpoints[i].site == s) {
-				ep_all++;
-				ep_up += hl.endpoints[i].up;
-			}
-		json_t *views = cl ? observer_views(cl, &hl, s) : NULL;
-		/* The planned share: this site's share of the serving choices. */
-		double share = 0;
-		unsigned nch = 0;
-		for (size_t i = 0; i < d->nservices; i++)
-			for (uint16_t k = 0; k < d->services[i].nchoices; k++) {
-				const gtm_choice_view_t *cv = &d->services[i].choices[k];
-				if (cv->n == 0)
-					continue;
-				bool has = false;
-				for (size_t j = 0; j < d->nsites && !has; j++)
-					has = d->sites[j].service == i && d->sites[j].site == s;
-				if (!has)
-					continue;
-				nch++;
-				share += gtm_ctlcmd_share_of(cv, s);
-			}
-		gtm_admin_site_info_t info;
-		gtm_admin_site_info(admin, s, now, &info);
-		const char *health = svc_all == 0 ? "unknown" : svc_up == svc_all ? "up" : svc_up ? "partial" : "down";
-		json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:b,s:f,s:i,s:f}",
-		                      "name", site->name, "city", conf->cities[site->city].name,
-		                      "role", gtm_ctlcmd_role_names[site->role], "health", health,
-		                      "endpoints_up", (int)ep_up, "endpoints", (int)ep_all,
-		                      "admin", gtm_admin_state_name(info.state), "activated", info.activated,
-		                      "factor", gtm_ctlcmd_round3(info.factor), "weight", (int)site->weight,
-		                      "weight_now", gtm_ctlcmd_round3(site->weight * info.factor));
-		json_object_set_new(e, "share", nch ? json_real(gtm_ctlcmd_round3(share / nch)) : json_real(0));
-		if (ans) {
-			uint64_t n;
-			win_ms = gtm_siteans_recent(ans, site->name, mono, &n, &win_all);
-			json_object_set_new(e, "answers_1m", json_integer((json_int_t)n));
-			json_object_set_new(e, "share_1m", json_real(win_all ? gtm_ctlcmd_round3((double)n / (double)win_all) : 0));
-		}
-		json_object_set_new(e, "capacity", json_integer(site->capacity));
-		if (views)
-			json_object_set_new(e, "observers", views);
-		if (info.ramp) {
-			json_t *r = json_pack("{s:i,s:i,s:I,s:I,s:b}", "step", (int)info.step, "steps", (int)info.steps,
-			                      "next", (json_int_t)info.next_step, "end", (json_int_t)info.ramp_end,
-			                      "paused", info.paused);
-			if (info.pause_reason)
-				json_object_set_new(r, "pause_reason", json_string(info.pause_reason));
-			json_object_set_new(e, "ramp", r);
-		}
-		/* A failback in progress (the first service that has one). */
-		for (size_t i = 0; i < d->nsites; i++) {
-			const gtm_site_view_t *v = &d->sites[i];
-			if (v->site == s && v->up && v->failback < 1) {
-				json_object_set_new(e, "failback", json_real(gtm_ctlcmd_round3(v->failback)));
-				if (v->until)
-					json_object_set_new(e, "failback_next", json_integer((json_int_t)v->until));
-				break;
-			}
-		}
-		if (info.since) {
-			json_object_set_new(e, "since", json_integer((json_int_t)info.since));
-			if (info.reason)
-				json_object_set_new(e, "reason", json_string(info.reason));
-			if (info.user)
-				json_object_set_new(e, "user", json_string(info.user));
-			json_object_set_new(e, "uid", json_integer((json_int_t)info.uid));
-		}
-		json_array_append_new(sites, e);
+	/* Which sites, cities and services the filters keep. */
+	bool *keep_site = gtm_xcalloc(conf->nsites + 1, sizeof(bool));
+	bool *keep_city = gtm_xcalloc(conf->ncities + 1, sizeof(bool));
+	bool *keep_svc = gtm_xcalloc(conf->nservices + 1, sizeof(bool));
+	for (size_t i = 0; i < conf->nservices; i++)
+		keep_svc[i] = fsvc < 0 || (int)i == fsvc;
+	if (fsite >= 0) {
+		for (size_t i = 0; i < conf->nservices; i++)
+			keep_svc[i] = false;
+		for (size_t x = 0; x < d->nsites; x++)
+			if ((int)d->sites[x].site == fsite && (fsvc < 0 || (int)d->sites[x].service == fsvc))
+				keep_svc[d->sites[x].service] = true;
+		keep_site[fsite] = true;
+	} else if (fsvc >= 0) {
+		for (size_t x = 0; x < d->nsites; x++)
+			if ((int)d->sites[x].service == fsvc && d->sites[x].site < conf->nsites)
+				keep_site[d->sites[x].site] = true;
+	} else {
+		for (size_t s = 0; s < conf->nsites; s++)
+			keep_site[s] = true;
 	}
+	for (size_t s = 0; s < conf->nsites; s++)
+		if (keep_site[s])
+			keep_city[conf->sites[s].city] = true;
+	if (fsvc < 0 && fsite < 0)
+		for (size_t k = 0; k < conf->ncities; k++)
+			keep_city[k] = true;
+
+	uint32_t *eps = NULL;
+	site_sum_t *sum = site_sums(conf, d, &hl, &eps);
+	json_t *sites = json_array();
+	for (uint32_t s = 0; s < conf->nsites; s++)
+		if (keep_site[s])
+			json_array_append_new(sites, status_site(c, &hl, sum, eps, s, now, mono, &win_all, &win_ms));
+	if (ans && json_array_size(sites) == 0) {
+		uint64_t n;
+		win_ms = gtm_siteans_recent(ans, "", mono, &n, &win_all);
+	}
+	free(sum);
+	free(eps);
 	gtm_health_list_clear(&hl);
 
 	/* Cities: the admin state's JSON holds since/reason/user/uid. */
@@ -152,6 +281,8 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	json_t *acities = json_object_get(aj, "cities");
 	json_t *cities = json_array();
 	for (uint32_t k = 0; k < conf->ncities; k++) {
+		if (!keep_city[k])
+			continue;
 		json_t *e = json_pack("{s:s}", "name", conf->cities[k].name);
 		json_t *a = json_object_get(acities, conf->cities[k].name);
 		json_object_set_new(e, "evacuated", json_boolean(gtm_admin_city_evacuated(admin, k)));
@@ -164,22 +295,12 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	json_decref(aj);
 
 	json_t *svcs = json_array();
-	for (uint32_t i = 0; i < conf->nservices; i++) {
-		const gtm_service_t *svc = &conf->services[i];
-		const gtm_service_view_t *v = &d->services[i];
-		static const char *const states[] = { "normal", "degraded", "failopen" };
-		json_t *e = json_pack("{s:s,s:s,s:s,s:i}", "name", svc->name, "policy", gtm_ctlcmd_policy_names[svc->policy],
-		                      "state", states[v->state], "ttl", (int)v->ttl);
-		if (v->state == GTM_SVC_LAST_RESORT)
-			json_object_set_new(e, "last_resort", json_string(svc->last_resort == GTM_LAST_RESORT_OPEN
-			                                                  ? "open" : svc->last_resort == GTM_LAST_RESORT_CLOSED
-			                                                  ? "closed" : "address"));
-		if (svc->policy == GTM_POLICY_GLOBAL && v->master != GTM_NO_CITY) {
-			json_object_set_new(e, "master", json_string(conf->cities[v->master].name));
-			json_object_set_new(e, "promoted", json_boolean(gtm_admin_master(admin, i) != GTM_NO_CITY));
-		}
-		json_array_append_new(svcs, e);
-	}
+	for (uint32_t i = 0; i < conf->nservices; i++)
+		if (keep_svc[i])
+			json_array_append_new(svcs, status_service(conf, admin, d, i));
+	free(keep_site);
+	free(keep_city);
+	free(keep_svc);
 	gtm_decision_free(own);
 	json_t *r = json_pack("{s:b,s:I,s:o,s:o,s:o}", "ok", 1, "time", (json_int_t)now, "sites", sites,
 	                      "cities", cities, "services", svcs);

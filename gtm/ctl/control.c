@@ -5,6 +5,7 @@
  * their timings, and automatic admin actions (auto promote, ramp pause).
  */
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -38,6 +39,7 @@ struct gtm_control {
 	struct gtm_siteans *siteans;  /* borrowed; NULL: no measured shares */
 	gtm_cluster_t *cluster;       /* cluster mode; NULL: a node alone */
 	struct event *kick;           /* publish from the event loop (cluster changes) */
+	struct event *trim;           /* give freed plan memory back, after publishing */
 };
 
 void gtm_control_gen_rebind(void *arg, gtm_gen_t *next, const gtm_remap_t *map)
@@ -46,6 +48,18 @@ void gtm_control_gen_rebind(void *arg, gtm_gen_t *next, const gtm_remap_t *map)
 }
 
 static void ctl_reconcile(evutil_socket_t fd, short what, void *arg);
+
+/* A publish builds the new plan while the old one still serves, then
+ * frees the old: tens of MB at 10,000 services that malloc keeps unless
+ * asked.  Asked once, a second after the last publish, so that a burst of
+ * publishes (a ramp, health flaps) costs one trim. */
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	malloc_trim(0);
+}
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -112,6 +126,7 @@ gtm_control_t *gtm_control_new(struct event_base *base, const gtm_conf_t *conf, 
 	c->timer = evtimer_new(base, on_timer, c);
 	c->kick = evtimer_new(base, on_timer, c);
 	c->reopen = evtimer_new(base, ctl_reconcile, c);
+	c->trim = evtimer_new(base, on_trim, c);
 	if (conf->cluster.enabled) {
 		char err[512];
 		c->cluster = gtm_cluster_new(base, conf, c->admin, health, on_cluster_change, c, err,
@@ -213,6 +228,8 @@ void gtm_control_free(gtm_control_t *c)
 	gtm_cluster_free(c->cluster);
 	if (c->kick)
 		event_free(c->kick);
+	if (c->trim)
+		event_free(c->trim);
 	if (c->timer)
 		event_free(c->timer);
 	if (c->reopen)
@@ -530,6 +547,10 @@ dns_snapshot_t *gtm_control_publish(gtm_control_t *c)
 	d->plan = NULL;
 	dns_snapshot_publish(snap);
 	c->snap = snap;
+	if (c->trim) {
+		struct timeval later = { 1, 0 };
+		evtimer_add(c->trim, &later);
+	}
 	uint64_t published = gtm_admin_now();
 	events_record(c, d, published);
 	gtm_decision_free(c->last);

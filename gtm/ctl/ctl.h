@@ -50,7 +50,14 @@
  *   "answers" lists only the (service, city) pairs whose answer changes
  *   (for a ramp: where the ramp ends; "city" is absent for a service with
  *   one answer for every client); an empty "after" means the clients fall
- *   through to the service's fallback.
+ *   through to the service's fallback.  At scale it is cut: it holds the
+ *   first 20 entries (GTM_CTL_ANSWERS_SHOWN) unless the request has
+ *   "full":true, and every reply with "answers" also has
+ *   "answers_summary":{"total":n (entries in all),"services":n (services
+ *     with one),"shown":n (in "answers"),"truncated":bool,
+ *     "sites":[{"site","city","leaves":n,"joins":n}] (entries where the
+ *       site's share falls / rises; sites with neither are left out),
+ *     "cities":[{"city","answers":n}] (entries for clients of the city)}.
  *   refused: {"ok":false,"refused":true,"error":"drain refused: service
  *             www.example.com would have no serving site (--force overrides)"}
  *   Cluster mode (gtm/cluster/cluster.h): an action may carry "if_revision":N (refused
@@ -60,7 +67,10 @@
  *   {"ok":false,"error":"etcd is unreachable (...): nothing was changed ..."}.
  *
  * Queries:
- *   {"cmd":"status"} -> {"ok":true,"time":ms,
+ *   {"cmd":"status","service":N (optional),"site":S (optional)} ->
+ *     with "service": that service, its sites and their cities; with "site":
+ *     that site, its city and the services that have it (an unknown name is
+ *     an error); without: everything.  {"ok":true,"time":ms,
  *     "sites":[{"name","city","role","health":"up"|"down"|"partial"|"unknown",
  *               "endpoints_up":n,"endpoints":n,"admin":"active"|"draining"|"drained",
  *               "activated":bool,"factor":0.6,"weight":100,"weight_now":60,

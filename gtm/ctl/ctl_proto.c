@@ -138,8 +138,10 @@ const char gtm_cli_usage[] =
 	"usage: gtmctl [OPTIONS] COMMAND [ARGS]\n"
 	"\n"
 	"Commands:\n"
-	"  status                      sites, cities and services: health, admin state,\n"
-	"                              weight now and share of answers in the last minute\n"
+	"  status [--service NAME] [--site NAME]\n"
+	"                              sites, cities and services: health, admin state,\n"
+	"                              weight now and share of answers in the last minute;\n"
+	"                              only one service (its sites) or one site (its services)\n"
 	"  drain SITE [--ramp DURATION] [--steps N] [--wait]\n"
 	"                              take SITE out of the answers, at once or stepwise\n"
 	"  undrain SITE                put SITE back\n"
@@ -163,13 +165,15 @@ const char gtm_cli_usage[] =
 	"  -n, --dry-run         (actions) show what would change, change nothing\n"
 	"  -f, --force           (actions) override the safety rules\n"
 	"  -r, --reason TEXT     (actions) why; recorded in the history\n"
+	"      --full            (actions) list every answer that changes, not the first 20\n"
 	"      --if-revision N   (actions, cluster) change only if the shared admin\n"
 	"                        state is still at revision N (gtmctl status shows it)\n"
 	"      --ramp DURATION   (drain) lower the weight stepwise over DURATION\n"
 	"                        (\"30s\", \"2m\", \"1h30m\")\n"
 	"      --steps N         (drain) number of steps of the ramp (default 5)\n"
 	"  -w, --wait            (drain) show the ramp's progress until it is done\n"
-	"      --service NAME    (promote) only this global service\n"
+	"      --service NAME    (promote) only this global service; (status) only this service\n"
+	"      --site NAME       (status) only this site and the services that have it\n"
 	"      --ecs SUBNET      (explain) the client subnet a resolver would send\n"
 	"      --limit N         (history) how many records (default 20, 0 = all)\n"
 	"  -V, --version         print the version and exit\n"
@@ -192,6 +196,8 @@ enum {
 	O_SERVICE = 1 << 2,
 	O_ECS = 1 << 3,
 	O_LIMIT = 1 << 4,
+	O_SITE = 1 << 5,
+	O_FULL = 1 << 6,
 };
 
 static const struct cmd {
@@ -199,23 +205,23 @@ static const struct cmd {
 	int args;
 	unsigned opts;
 } cmds[] = {
-	{ "status", ARG_NONE, 0 },
-	{ "drain", ARG_SITE, O_ACTION | O_RAMP },
-	{ "undrain", ARG_SITE, O_ACTION },
-	{ "pause", ARG_SITE, O_ACTION },
-	{ "resume", ARG_SITE, O_ACTION },
-	{ "evacuate", ARG_CITY, O_ACTION },
-	{ "restore", ARG_CITY, O_ACTION },
-	{ "promote", ARG_CITY, O_ACTION | O_SERVICE },
-	{ "activate", ARG_SITE, O_ACTION },
-	{ "deactivate", ARG_SITE, O_ACTION },
+	{ "status", ARG_NONE, O_SERVICE | O_SITE },
+	{ "drain", ARG_SITE, O_ACTION | O_FULL | O_RAMP },
+	{ "undrain", ARG_SITE, O_ACTION | O_FULL },
+	{ "pause", ARG_SITE, O_ACTION | O_FULL },
+	{ "resume", ARG_SITE, O_ACTION | O_FULL },
+	{ "evacuate", ARG_CITY, O_ACTION | O_FULL },
+	{ "restore", ARG_CITY, O_ACTION | O_FULL },
+	{ "promote", ARG_CITY, O_ACTION | O_FULL | O_SERVICE },
+	{ "activate", ARG_SITE, O_ACTION | O_FULL },
+	{ "deactivate", ARG_SITE, O_ACTION | O_FULL },
 	{ "explain", ARG_EXPLAIN, O_ECS },
 	{ "history", ARG_NONE, O_LIMIT },
 	{ "reload", ARG_NONE, 0 },
 	{ "stats", ARG_NONE, 0 },
 };
 
-enum { OPT_RAMP = 256, OPT_STEPS, OPT_SERVICE, OPT_ECS, OPT_LIMIT, OPT_IFREV };
+enum { OPT_RAMP = 256, OPT_STEPS, OPT_SERVICE, OPT_ECS, OPT_LIMIT, OPT_IFREV, OPT_SITE, OPT_FULL };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -228,6 +234,8 @@ static const struct option longopts[] = {
 	{ "ramp", required_argument, NULL, OPT_RAMP },
 	{ "steps", required_argument, NULL, OPT_STEPS },
 	{ "service", required_argument, NULL, OPT_SERVICE },
+	{ "site", required_argument, NULL, OPT_SITE },
+	{ "full", no_argument, NULL, OPT_FULL },
 	{ "ecs", required_argument, NULL, OPT_ECS },
 	{ "limit", required_argument, NULL, OPT_LIMIT },
 	{ "if-revision", required_argument, NULL, OPT_IFREV },
@@ -260,7 +268,8 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	cli->socket = GTM_CTL_DEFAULT_SOCKET;
 	cli->timeout_s = 30;
 	bool dry_run = false, force = false, have_ramp = false;
-	const char *reason = NULL, *service = NULL, *ecs = NULL, *given_opt[8] = { 0 };
+	const char *reason = NULL, *service = NULL, *site = NULL, *ecs = NULL, *given_opt[8] = { 0 };
+	bool full = false;
 	unsigned given = 0;
 	uint64_t ramp_ms = 0;
 	unsigned long steps = 0, limit = 20, if_rev = 0;
@@ -317,6 +326,8 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 			break;
 		case OPT_SERVICE: service = optarg; given |= O_SERVICE; given_opt[2] = "--service"; break;
 		case OPT_ECS: ecs = optarg; given |= O_ECS; given_opt[3] = "--ecs"; break;
+		case OPT_SITE: site = optarg; given |= O_SITE; given_opt[5] = "--site"; break;
+		case OPT_FULL: full = true; given |= O_FULL; given_opt[6] = "--full"; break;
 		case OPT_LIMIT:
 			if (!parse_uint(optarg, 1000000, &limit)) {
 				snprintf(err, errlen, "--limit: not a number: %s", optarg);
@@ -364,7 +375,7 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	}
 	unsigned bad = given & ~cmd->opts;
 	if (bad) {
-		for (int b = 0; b < 5; b++)
+		for (int b = 0; b < 7; b++)
 			if (bad & (1u << b)) {
 				snprintf(err, errlen, "%s does not apply to %s", given_opt[b], cmd->name);
 				return GTM_EINVAL;
@@ -401,6 +412,10 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	}
 	if (service)
 		json_object_set_new(req, "service", json_string(service));
+	if (site)   /* status only: an action's SITE is its argument */
+		json_object_set_new(req, "site", json_string(site));
+	if (full)
+		json_object_set_new(req, "full", json_true());
 	if (cmd->opts & O_LIMIT)
 		json_object_set_new(req, "limit", json_integer((json_int_t)limit));
 	if (cli->action) {

@@ -67,16 +67,43 @@ static bool choices_differ(const gtm_choice_view_t *a, const gtm_choice_view_t *
 	return false;
 }
 
-json_t *gtm_ctlcmd_answer_diff(const gtm_conf_t *conf, const gtm_decision_t *before,
-                               const gtm_decision_t *after)
+/* Walks the answers that differ between `before` and `after`: appends the
+ * first `limit` entries to `out` (every one with limit SIZE_MAX) and, when
+ * `sum` is set, counts them all per site (answers a site leaves or joins)
+ * and per client city. */
+typedef struct diff_sum {
+	size_t total, services;
+	unsigned *site_lose, *site_gain, *city;   /* [nsites], [nsites], [ncities] */
+} diff_sum_t;
+
+static void answer_diff(const gtm_conf_t *conf, const gtm_decision_t *before, const gtm_decision_t *after,
+                        json_t *out, size_t limit, diff_sum_t *sum)
 {
-	json_t *out = json_array();
 	for (size_t i = 0; i < conf->nservices && i < before->nservices && i < after->nservices; i++) {
 		const gtm_service_view_t *b = &before->services[i], *a = &after->services[i];
 		bool geo = conf->services[i].policy == GTM_POLICY_NEAREST;
 		size_t first = json_array_size(out);
+		bool any = false;
 		for (uint16_t k = 0; k < b->nchoices && k < a->nchoices; k++) {
 			if (!choices_differ(&b->choices[k], &a->choices[k]))
+				continue;
+			any = true;
+			if (sum) {
+				sum->total++;
+				if (geo && k < conf->ncities)
+					sum->city[k]++;
+				for (size_t x = 0; x < b->choices[k].n; x++) {
+					uint32_t st = b->choices[k].shares[x].site;
+					if (st < conf->nsites && gtm_ctlcmd_share_of(&a->choices[k], st) + 0.0005 < b->choices[k].shares[x].share)
+						sum->site_lose[st]++;
+				}
+				for (size_t x = 0; x < a->choices[k].n; x++) {
+					uint32_t st = a->choices[k].shares[x].site;
+					if (st < conf->nsites && gtm_ctlcmd_share_of(&b->choices[k], st) + 0.0005 < a->choices[k].shares[x].share)
+						sum->site_gain[st]++;
+				}
+			}
+			if (json_array_size(out) >= limit)
 				continue;
 			json_t *e = json_pack("{s:s}", "service", conf->services[i].name);
 			if (geo)
@@ -85,6 +112,8 @@ json_t *gtm_ctlcmd_answer_diff(const gtm_conf_t *conf, const gtm_decision_t *bef
 			json_object_set_new(e, "after", shares_json(conf, &a->choices[k]));
 			json_array_append_new(out, e);
 		}
+		if (sum && any)
+			sum->services++;
 		/* The TTL (degraded_ttl) changes with the answers: said on the
 		 * service's entries. */
 		for (size_t j = first; j < json_array_size(out) && b->ttl != a->ttl; j++) {
@@ -93,7 +122,47 @@ json_t *gtm_ctlcmd_answer_diff(const gtm_conf_t *conf, const gtm_decision_t *bef
 			json_object_set_new(e, "ttl_after", json_integer(a->ttl));
 		}
 	}
+}
+
+json_t *gtm_ctlcmd_answer_diff(const gtm_conf_t *conf, const gtm_decision_t *before,
+                               const gtm_decision_t *after)
+{
+	json_t *out = json_array();
+	answer_diff(conf, before, after, out, SIZE_MAX, NULL);
 	return out;
+}
+
+void gtm_ctlcmd_add_answers(json_t *reply, const gtm_conf_t *conf, const gtm_decision_t *before,
+                            const gtm_decision_t *after, bool full)
+{
+	json_t *out = json_array();
+	diff_sum_t sum = {
+		.site_lose = gtm_xcalloc(conf->nsites + 1, sizeof(unsigned)),
+		.site_gain = gtm_xcalloc(conf->nsites + 1, sizeof(unsigned)),
+		.city = gtm_xcalloc(conf->ncities + 1, sizeof(unsigned)),
+	};
+	answer_diff(conf, before, after, out, full ? SIZE_MAX : GTM_CTL_ANSWERS_SHOWN, &sum);
+	json_t *sites = json_array(), *cities = json_array();
+	for (size_t s = 0; s < conf->nsites; s++)
+		if (sum.site_lose[s] || sum.site_gain[s])
+			json_array_append_new(sites, json_pack("{s:s,s:s,s:i,s:i}", "site", conf->sites[s].name,
+			                                       "city", conf->cities[conf->sites[s].city].name,
+			                                       "leaves", (int)sum.site_lose[s],
+			                                       "joins", (int)sum.site_gain[s]));
+	for (size_t k = 0; k < conf->ncities; k++)
+		if (sum.city[k])
+			json_array_append_new(cities, json_pack("{s:s,s:i}", "city", conf->cities[k].name,
+			                                        "answers", (int)sum.city[k]));
+	json_object_set_new(reply, "answers_summary",
+	                    json_pack("{s:I,s:I,s:I,s:b,s:o,s:o}", "total", (json_int_t)sum.total,
+	                              "services", (json_int_t)sum.services,
+	                              "shown", (json_int_t)json_array_size(out),
+	                              "truncated", json_array_size(out) < sum.total, "sites", sites,
+	                              "cities", cities));
+	json_object_set_new(reply, "answers", out);
+	free(sum.site_lose);
+	free(sum.site_gain);
+	free(sum.city);
 }
 
 gtm_decision_t *gtm_ctlcmd_preview_at(gtm_control_t *c, const gtm_admin_t *a, uint64_t admin_now,
@@ -101,8 +170,8 @@ gtm_decision_t *gtm_ctlcmd_preview_at(gtm_control_t *c, const gtm_admin_t *a, ui
 {
 	gtm_admin_view_t *v = gtm_admin_view_new(a, admin_now);
 	gtm_health_mon_t *h = gtm_control_health(c);
-	gtm_decision_t *d = gtm_controller_preview(gtm_control_controller(c), h ? gtm_health_mon_table(h) : NULL,
-	                                           v, now);
+	gtm_decision_t *d = gtm_controller_preview_views(gtm_control_controller(c),
+	                                                 h ? gtm_health_mon_table(h) : NULL, v, now);
 	gtm_admin_view_free(v);
 	return d;
 }

@@ -17,6 +17,7 @@
  * Control thread.
  */
 #pragma once
+#include <stdbool.h>
 
 #include <jansson.h>
 
@@ -33,3 +34,14 @@ void gtm_ctlcmd_register(gtm_ctl_t *ctl, gtm_control_t *c);
  */
 json_t *gtm_ctlcmd_answer_diff(const gtm_conf_t *conf, const gtm_decision_t *before,
                                const gtm_decision_t *after);
+
+/* How many answers an action's reply lists unless "full" is asked. */
+#define GTM_CTL_ANSWERS_SHOWN 20
+
+/*
+ * Sets "answers" (the first GTM_CTL_ANSWERS_SHOWN entries of the diff
+ * above, or every one with `full`) and "answers_summary" (counts of them
+ * all, see the protocol in ctl.h) on `reply`.
+ */
+void gtm_ctlcmd_add_answers(json_t *reply, const gtm_conf_t *conf, const gtm_decision_t *before,
+                            const gtm_decision_t *after, bool full);
