@@ -186,3 +186,9 @@ void log_fatal(const char *fmt, ...)
 	va_end(ap);
 	exit(1);
 }
+
+void gtm_assert_fail(const char *expr, const char *file, int line)
+{
+	log_err("assertion failed: %s (%s:%d)", expr, file, line);
+	abort();
+}

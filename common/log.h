@@ -25,4 +25,13 @@ void gtm_log(enum gtm_log_level level, const char *fmt, ...) __attribute__((form
 /* Logs at error level and exits 1.  Only before serving starts. */
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-#define gtm_assert(x) do { if (!(x)) log_fatal("assertion failed: %s (%s:%d)", #x, __FILE__, __LINE__); } while (0)
+/*
+ * Logs "assertion failed: EXPR (FILE:LINE)" at error level, then abort()s,
+ * so that a broken invariant leaves a core dump to read (not exit(1), which
+ * runs atexit handlers and leaves nothing).  Called by gtm_assert().
+ */
+void gtm_assert_fail(const char *expr, const char *file, int line)
+	__attribute__((noreturn, cold));
+
+/* For invariants, not for input (STYLE.md). */
+#define gtm_assert(x) do { if (!(x)) gtm_assert_fail(#x, __FILE__, __LINE__); } while (0)

@@ -298,6 +298,28 @@ static void put_negative(resp_t *r, const dns_zone_t *z)
 }
 
 /*
+ * NODATA for a steered name (fail closed, or no record of the asked family
+ * in the city chosen): resolvers cache it for the lower of the SOA record's
+ * TTL and its MINIMUM (RFC 2308 5), so the SOA's TTL is capped at the
+ * service's TTL now (its degraded_ttl while it fails): a client retries
+ * when the service may be back, not after the zone's negative TTL.  The
+ * copied record's TTL field is rewritten in place: no allocation.
+ */
+static void put_negative_steered(resp_t *r, const dns_zone_t *z, uint32_t cap)
+{
+	size_t start = r->pos;
+	uint16_t before = r->ns;
+	put_negative(r, z);
+	if (r->ns == before)
+		return;
+	size_t p = dns_name_skip(r->out, r->pos, start, NULL);
+	if (p == 0 || p + 8 > r->pos)
+		return;
+	if (dns_get32(r->out + p + 4) > cap)
+		dns_put32(r->out + p + 4, cap);
+}
+
+/*
  * A referral (RFC 1034 4.3.2): the cut's NS RRset in authority, its glue in
  * additional.  Glue for targets inside the delegated zone is required
  * (RFC 9471): without room for it the answer is truncated.  Other glue is
@@ -360,7 +382,12 @@ static int put_answer(resp_t *r, const dns_query_t *q, dns_lookup_t res)
 		const dns_rrset_t *cname = q->qtype != DNS_TYPE_CNAME
 		                           ? dns_node_rrset(n, DNS_TYPE_CNAME) : NULL;
 		if (cname == NULL || cname->rr.count == 0) {
-			put_negative(r, res.zone);
+			const dns_plan_t *p = r->snap->plan;
+			if ((n->flags & DNS_NODE_SERVICE) && p != NULL && n->service < p->count &&
+			    (q->qtype == DNS_TYPE_A || q->qtype == DNS_TYPE_AAAA || q->qtype == DNS_TYPE_ANY))
+				put_negative_steered(r, res.zone, p->services[n->service].ttl);
+			else
+				put_negative(r, res.zone);
 			return DNS_RCODE_NOERROR;
 		}
 

@@ -41,6 +41,42 @@ static void die_usage(const char *msg)
 	exit(GTM_CLI_USAGE);
 }
 
+/*
+ * Allocation: every failure ends gtmctl with one line and exit code
+ * GTM_CLI_PROTO (no valid reply can be had), never a crash.  jansson
+ * allocates through xmalloc too (json_set_alloc_funcs in main), so no
+ * json_* call returns NULL for want of memory.
+ */
+static void die_oom(void)
+{
+	fputs("gtmctl: out of memory\n", stderr);
+	exit(GTM_CLI_PROTO);
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p == NULL)
+		die_oom();
+	return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (p == NULL)
+		die_oom();
+	return p;
+}
+
+static char *xdumps(const json_t *v, size_t flags)
+{
+	char *s = json_dumps(v, flags);
+	if (s == NULL)
+		die_oom();
+	return s;
+}
+
 static int client_connect(client_t *c)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -73,9 +109,9 @@ static double now_s(void)
  */
 static json_t *rpc(client_t *c, const json_t *req)
 {
-	char *text = json_dumps(req, JSON_COMPACT);
+	char *text = xdumps(req, JSON_COMPACT);
 	size_t len = strlen(text), off = 0;
-	text = realloc(text, len + 2);
+	text = xrealloc(text, len + 2);
 	text[len++] = '\n';
 	while (off < len) {
 		ssize_t n = send(c->fd, text + off, len - off, MSG_NOSIGNAL);
@@ -96,7 +132,7 @@ static json_t *rpc(client_t *c, const json_t *req)
 		if (nl) {
 			size_t l = (size_t)(nl - c->buf);
 			free(c->raw);
-			c->raw = malloc(l + 1);
+			c->raw = xmalloc(l + 1);
 			memcpy(c->raw, c->buf, l);
 			c->raw[l] = '\0';
 			memmove(c->buf, nl + 1, c->len - l - 1);
@@ -124,11 +160,7 @@ static json_t *rpc(client_t *c, const json_t *req)
 			continue;
 		if (c->cap - c->len < 65536) {
 			c->cap = c->cap ? c->cap * 2 : 131072;
-			c->buf = realloc(c->buf, c->cap);
-			if (c->buf == NULL) {
-				fprintf(stderr, "gtmctl: out of memory\n");
-				exit(GTM_CLI_PROTO);
-			}
+			c->buf = xrealloc(c->buf, c->cap);
 		}
 		ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 		if (n < 0 && errno == EINTR)
@@ -479,9 +511,9 @@ static void print_flat(const char *prefix, const json_t *v)
 		json_object_foreach((json_t *)v, k, x) {
 			if (!prefix && strcmp(k, "ok") == 0)
 				continue;
-			char *p = prefix ? malloc(strlen(prefix) + strlen(k) + 2) : strdup(k);
-			if (prefix)
-				sprintf(p, "%s.%s", prefix, k);
+			size_t n = (prefix ? strlen(prefix) + 1 : 0) + strlen(k) + 1;
+			char *p = xmalloc(n);
+			snprintf(p, n, "%s%s%s", prefix ? prefix : "", prefix ? "." : "", k);
 			print_flat(p, x);
 			free(p);
 		}
@@ -497,8 +529,8 @@ static void print_flat(const char *prefix, const json_t *v)
 		}
 		return;
 	}
-	char *s = json_dumps(v, JSON_ENCODE_ANY);
-	printf("%-48s %s\n", prefix ? prefix : "", s ? s : "?");
+	char *s = xdumps(v, JSON_ENCODE_ANY);
+	printf("%-48s %s\n", prefix ? prefix : "", s);
 	free(s);
 }
 
@@ -622,6 +654,7 @@ int main(int argc, char **argv)
 {
 	gtm_cli_t cli;
 	char err[512];
+	json_set_alloc_funcs(xmalloc, free);
 	if (gtm_cli_parse(argc, argv, &cli, err, sizeof(err)) != 0)
 		die_usage(err);
 	if (cli.help) {

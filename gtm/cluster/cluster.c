@@ -720,22 +720,17 @@ static void start(gtm_cluster_t *cl)
 /* ------------------------------------------------------------------------ */
 /* Writes                                                                   */
 
+/* By the one name rule (common/name.h), as the admin state reads names. */
 static bool known(const gtm_conf_t *conf, const char *section, const char *name)
 {
-	if (strcmp(section, "sites") == 0) {
-		for (size_t i = 0; i < conf->nsites; i++)
-			if (strcmp(conf->sites[i].name, name) == 0)
-				return true;
-	} else if (strcmp(section, "cities") == 0) {
-		for (size_t i = 0; i < conf->ncities; i++)
-			if (strcmp(conf->cities[i].name, name) == 0)
-				return true;
-	} else {
-		for (size_t i = 0; i < conf->nservices; i++)
-			if (strcmp(conf->services[i].name, name) == 0)
-				return true;
-	}
-	return false;
+	uint32_t i;
+	if (strcmp(section, "sites") == 0)
+		i = gtm_conf_site(conf, name);
+	else if (strcmp(section, "cities") == 0)
+		i = gtm_conf_city(conf, name);
+	else
+		i = gtm_conf_service(conf, name);
+	return i != GTM_NAME_NONE;
 }
 
 void gtm_cluster_keep_unknown(json_t *state, const json_t *raw, const gtm_conf_t *conf)

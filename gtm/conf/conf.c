@@ -31,6 +31,7 @@
 #include <libconfig.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 #include "common/errcode.h"
 #include "common/log.h"
 #include "dns/snapshot.h"
@@ -152,12 +153,9 @@ static void zone_free(void *p)
 static bool zone_finish(ctx_t *x, const config_setting_t *g, void *item, scope_t *sc)
 {
 	gtm_zone_conf_t *z = item;
-	const char *slash = strrchr(x->path, '/');
-	if (z->file[0] != '/' && slash) {
-		char *p = gtm_xasprintf("%.*s%s", (int)(slash - x->path + 1), x->path, z->file);
-		free(z->file);
-		z->file = p;
-	}
+	char *p = gtm_path_relative(x->path, z->file);
+	free(z->file);
+	z->file = p;
 	return true;
 }
 
@@ -290,11 +288,7 @@ static bool geo_databases(ctx_t *x, const config_setting_t *s, void *obj, scope_
 			continue;
 		}
 		/* Relative to the config file's folder, as zone files are. */
-		const char *slash = strrchr(x->path, '/');
-		if (v[0] != '/' && slash)
-			paths[i] = gtm_xasprintf("%.*s%s", (int)(slash - x->path + 1), x->path, v);
-		else
-			paths[i] = gtm_xstrdup(v);
+		paths[i] = gtm_path_relative(x->path, v);
 	}
 	if (!ok) {
 		free(paths[0]);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 #include "gtm/conf/conf_int.h"
 
 /* ------------------------------------------------------------------------ */
@@ -228,7 +229,7 @@ static bool cluster_file(ctx_t *x, const config_setting_t *s, void *obj, scope_t
 	const char *name = config_setting_name(s);
 	char **f = strcmp(name, "ca_file") == 0 ? &cc->ca_file
 	         : strcmp(name, "cert_file") == 0 ? &cc->cert_file : &cc->key_file;
-	char *full = conf_relative(x, *f);
+	char *full = gtm_path_relative(x->path, *f);
 	free(*f);
 	*f = full;
 	if (access(full, R_OK) != 0) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 #include "gtm/conf/conf_int.h"
 #include "gtm/ctl/ctl_proto.h"
 
@@ -73,12 +74,12 @@ void conf_section_control(ctx_t *x, const config_setting_t *s)
 	scope_t sc = { .kind = "control", .section = true };
 	conf_group_walk(x, s, control_keys, cc, &sc);
 	if (cc->state_file) {
-		char *full = conf_relative(x, cc->state_file);
+		char *full = gtm_path_relative(x->path, cc->state_file);
 		free(cc->state_file);
 		cc->state_file = full;
 	}
 	if (cc->history_file) {
-		char *full = conf_relative(x, cc->history_file);
+		char *full = gtm_path_relative(x->path, cc->history_file);
 		free(cc->history_file);
 		cc->history_file = full;
 	}

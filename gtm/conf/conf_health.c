@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 #include "gtm/conf/conf_int.h"
 
 /* ------------------------------------------------------------------------ */
@@ -328,7 +329,7 @@ static bool check_finish(ctx_t *x, const config_setting_t *g, void *item, scope_
 	p->http.host = c->host;
 	p->http.body = c->body;
 	if (c->ca_file) {
-		char *full = conf_relative(x, c->ca_file);
+		char *full = gtm_path_relative(x->path, c->ca_file);
 		free(c->ca_file);
 		c->ca_file = full;
 	}
@@ -397,7 +398,7 @@ void conf_section_health(ctx_t *x, const config_setting_t *s)
 	scope_t sc = { .kind = "health", .section = true };
 	conf_group_walk(x, s, health_keys, h, &sc);
 	if (h->state_file) {
-		char *full = conf_relative(x, h->state_file);
+		char *full = gtm_path_relative(x->path, h->state_file);
 		free(h->state_file);
 		h->state_file = full;
 	}

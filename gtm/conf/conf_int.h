@@ -198,8 +198,8 @@ int conf_site_index(const ctx_t *x, const char *name);
  * '-' and '_', at most 63), as city and site names must be. */
 bool conf_check_plain_name(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc);
 
-/* File name `v` resolved against the config file's folder; new string. */
-char *conf_relative(ctx_t *x, const char *v);
+/* File names are resolved against the config file's folder with
+ * gtm_path_relative(x->path, name) (common/file.h). */
 
 /* Seconds -> milliseconds, rounded, saturated at UINT32_MAX. */
 uint32_t conf_secs_ms(double s);

@@ -514,15 +514,6 @@ bool conf_check_plain_name(ctx_t *x, const config_setting_t *s, void *obj, scope
 }
 
 
-/* Resolves a file name against the config file's folder, as zone files. */
-char *conf_relative(ctx_t *x, const char *v)
-{
-	const char *slash = strrchr(x->path, '/');
-	if (v[0] != '/' && slash)
-		return gtm_xasprintf("%.*s%s", (int)(slash - x->path + 1), x->path, v);
-	return gtm_xstrdup(v);
-}
-
 uint32_t conf_secs_ms(double s)
 {
 	double ms = s * 1000.0 + 0.5;

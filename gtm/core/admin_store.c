@@ -4,76 +4,31 @@
  * corrupt file is moved aside.  See admin.h.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/errcode.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "gtm/core/admin.h"
 #include "gtm/core/admin_int.h"
 
-/* Opens the folder of `path` and fsyncs it, so that a rename is durable. */
-static int fsync_dir_of(const char *path)
-{
-	char *copy = gtm_xstrdup(path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(copy);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-/* Writes the state file: temp file in the same folder, fsync, rename, fsync
- * of the folder.  Returns 0 or GTM_EIO with `err` set (errno kept). */
+/* Writes the state file (common/file.h: temp file in the same folder,
+ * fsync, rename, fsync of the folder), mode 0640.  Returns 0 or GTM_EIO
+ * with `err` set (errno kept). */
 int gtm_adm_save(const gtm_admin_t *a, uint64_t now, char *err, size_t errlen)
 {
 	if (a->state_file == NULL)
 		return 0;
 	json_t *root = gtm_admin_to_json(a, now, false);
-	char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+	char *json = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(root);
-	char *tmp = gtm_xasprintf("%s.tmp.XXXXXX", a->state_file);
-	int rc = GTM_EIO;
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto finish;
-	}
-	size_t len = strlen(text), off = 0;
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		off += (size_t)n;
-	}
-	if (off < len || write(fd, "\n", 1) != 1 || fchmod(fd, 0640) != 0 || fsync(fd) != 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		goto finish;
-	}
-	if (close(fd) != 0 || rename(tmp, a->state_file) != 0) {
-		snprintf(err, errlen, "%s: %s", a->state_file, strerror(errno));
-		unlink(tmp);
-		goto finish;
-	}
-	if (fsync_dir_of(a->state_file) != 0) {
-		snprintf(err, errlen, "%s: fsync of its folder: %s", a->state_file, strerror(errno));
-		goto finish;
-	}
-	rc = 0;
-finish:
-	free(tmp);
+	gtm_assert(json != NULL);
+	char *text = gtm_xasprintf("%s\n", json);
+	free(json);
+	int rc = gtm_file_write_atomic(a->state_file, text, strlen(text), 0640, err, errlen);
 	free(text);
 	return rc;
 }

@@ -283,7 +283,11 @@ static void last_resort_text(const gtm_service_t *svc, char *buf, size_t len)
 	char addr[INET6_ADDRSTRLEN];
 	switch (svc->last_resort) {
 	case GTM_LAST_RESORT_OPEN:
-		snprintf(buf, len, "answering every endpoint (fail open)");
+		/* A global service fails open inside its master city (the
+		 * controller's plan_last_resort): writes never split. */
+		snprintf(buf, len, "%s",
+		         svc->policy == GTM_POLICY_GLOBAL ? "answering every endpoint of its master city (fail open)"
+		                                          : "answering every endpoint (fail open)");
 		break;
 	case GTM_LAST_RESORT_CLOSED:
 		snprintf(buf, len, "answering NODATA (fail closed)");

@@ -996,8 +996,11 @@ static void choice_emit(const svc_view_t *v, dns_plan_t *p, uint16_t choice, con
 }
 
 /* The last resort: every endpoint of every site that is not cold (of every
- * site when all are cold), health and weight aside; NODATA; or one address. */
-static void plan_last_resort(svc_view_t *v, dns_plan_t *p)
+ * site when all are cold), health and weight aside; NODATA; or one address.
+ * A global service never splits its writes: failing open, it answers the
+ * endpoints of its master city only (`master`, the effective one; any
+ * other policy passes GTM_NO_CITY). */
+static void plan_last_resort(svc_view_t *v, dns_plan_t *p, uint32_t master)
 {
 	const gtm_service_t *svc = v->svc;
 	dns_plan_site_t *pick = gtm_xcalloc(v->nsites ? v->nsites : 1, sizeof(*pick));
@@ -1012,11 +1015,18 @@ static void plan_last_resort(svc_view_t *v, dns_plan_t *p)
 			.naaaa = svc->lr_family == AF_INET6,
 		};
 	} else if (svc->last_resort == GTM_LAST_RESORT_OPEN) {
-		bool any_warm = false;
-		for (size_t i = 0; i < v->nsites; i++)
-			any_warm |= site_of(v, &v->sites[i])->role != GTM_ROLE_COLD;
+		bool any_warm = false, in_master = false;
+		for (size_t i = 0; i < v->nsites; i++) {
+			const gtm_site_t *st = site_of(v, &v->sites[i]);
+			in_master |= st->city == master;
+			any_warm |= st->role != GTM_ROLE_COLD && (master == GTM_NO_CITY || st->city == master);
+		}
+		if (!in_master)
+			master = GTM_NO_CITY;   /* no site there at all: every city, as before */
 		for (size_t i = 0; i < v->nsites; i++) {
 			const svc_site_t *s = &v->sites[i];
+			if (master != GTM_NO_CITY && site_of(v, s)->city != master)
+				continue;
 			if (any_warm && site_of(v, s)->role == GTM_ROLE_COLD)
 				continue;
 			pick[n++] = (dns_plan_site_t){
@@ -1139,7 +1149,7 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 			dns_plan_service_init(d->plan, si, sv->ttl, flags | (geo ? DNS_PLAN_GEO : 0), sv->nchoices);
 			for (uint16_t k = 0; k < sv->nchoices; k++)
 				choice_emit(&v, d->plan, k, &sv->choices[k]);
-			plan_last_resort(&v, d->plan);
+			plan_last_resort(&v, d->plan, sv->master);
 		}
 		degraded += sv->state != GTM_SVC_NORMAL;
 		last += sv->state == GTM_SVC_LAST_RESORT;

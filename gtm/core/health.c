@@ -19,6 +19,7 @@
 
 #include "common/alloc.h"
 #include "common/errcode.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "gtm/core/gen.h"
 #include "gtm/core/health.h"
@@ -384,51 +385,23 @@ int gtm_health_state_read(const char *path, gtm_health_record_t **out, size_t *n
 
 int gtm_health_state_write(const char *path, const gtm_health_record_t *r, size_t n)
 {
-	char *tmp = gtm_xasprintf("%s.tmp", path);
-	int rc = GTM_EIO, fd = -1;
-	FILE *f = NULL;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || (f = fdopen(fd, "w")) == NULL)
-		goto finish;
-	fd = -1;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL)
+		return GTM_EIO;
 	fprintf(f, STATE_HEADER "\n");
 	fprintf(f, "# <check> <probe address> <port> <param hash> up|down <changed at, ms since the epoch>\n");
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%s %s %u %016" PRIx64 " %s %" PRId64 "\n", r[i].check[0] ? r[i].check : "-",
 		        r[i].addr, r[i].port, r[i].hash, r[i].state == CHK_STATE_UP ? "up" : "down",
 		        r[i].changed_at_ms);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		goto finish;
-	int e = fclose(f);
-	f = NULL;
-	if (e != 0 || rename(tmp, path) != 0)
-		goto finish;
-	/* The rename itself is durable only once the folder is synced. */
-	char *dir = gtm_xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	rc = 0;
-finish:
-	if (rc != 0) {
-		int saved = errno;
-		if (f)
-			fclose(f);
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		errno = saved;
-	}
-	free(tmp);
+	int rc = GTM_EIO;
+	if (fclose(f) == 0)
+		rc = gtm_file_write_atomic(path, text, len, 0644, NULL, 0);
+	int saved = errno;
+	free(text);
+	errno = saved;
 	return rc;
 }
 

@@ -33,6 +33,15 @@ static json_t *cmd_history(const json_t *req, const gtm_ctl_peer_t *peer, void *
 	return json_pack("{s:b,s:o}", "ok", 1, "entries", entries);
 }
 
+/* The messages of `d` as a JSON array of strings. */
+static json_t *diag_json(const gtm_diag_t *d)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < d->count; i++)
+		json_array_append_new(a, json_string(d->msgs[i]));
+	return a;
+}
+
 static json_t *cmd_reload(const json_t *req, const gtm_ctl_peer_t *peer, void *arg)
 {
 	gtm_control_t *c = arg;
@@ -51,16 +60,10 @@ static json_t *cmd_reload(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		              (json_int_t)(snap ? snap->generation : 0));
 		json_object_set_new(r, "services", json_integer((json_int_t)conf->nservices));
 		/* Restart-only keys that changed: said, never silently ignored. */
-		json_t *rs = json_array();
-		for (size_t i = 0; i < notes.count; i++)
-			json_array_append_new(rs, json_string(notes.msgs[i]));
-		json_object_set_new(r, "restart_needed", rs);
+		json_object_set_new(r, "restart_needed", diag_json(&notes));
 	} else {
 		r = gtm_ctl_error("reload failed, the running configuration keeps serving");
-		json_t *errs = json_array();
-		for (size_t i = 0; i < diag.count; i++)
-			json_array_append_new(errs, json_string(diag.msgs[i]));
-		json_object_set_new(r, "errors", errs);
+		json_object_set_new(r, "errors", diag_json(&diag));
 	}
 	gtm_diag_clear(&diag);
 	gtm_diag_clear(&notes);

@@ -17,14 +17,9 @@
 #include "common/alloc.h"
 #include "common/errcode.h"
 #include "common/log.h"
-#include "dns/answer.h"
-#include "dns/wire.h"
-#include "geo/db.h"
-#include "geo/map.h"
-#include "gtm/cluster/cluster.h"
+#include "common/name.h"
 #include "gtm/ctl/ctl_proto.h"
 #include "gtm/ctl/ctlcmd.h"
-#include "gtm/core/siteans.h"
 #include "gtm/ctl/cmd_int.h"
 
 const char *const gtm_ctlcmd_policy_names[] = { "nearest", "primary-backup", "global", "failover" };
@@ -37,18 +32,8 @@ double gtm_ctlcmd_round3(double v)
 
 int gtm_ctlcmd_service_index(const gtm_conf_t *conf, const char *name)
 {
-	size_t ln = strlen(name);
-	if (ln > 1 && name[ln - 1] == '.')
-		ln--;
-	for (size_t i = 0; i < conf->nservices; i++) {
-		const char *s = conf->services[i].name;
-		size_t ls = strlen(s);
-		if (ls > 1 && s[ls - 1] == '.')
-			ls--;
-		if (ls == ln && strncasecmp(s, name, ln) == 0)
-			return (int)i;
-	}
-	return -1;
+	uint32_t i = gtm_conf_service(conf, name);
+	return i == GTM_NAME_NONE ? -1 : (int)i;
 }
 
 /* ------------------------------------------------------------------------ */

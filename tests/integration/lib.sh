@@ -184,6 +184,18 @@ start_gtmd() {
 # now_ms: monotonic enough for timing a test step.
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
+# log_wait OFFSET PATTERN [SECONDS]: waits (default 10 s) until the gtmd
+# log past byte OFFSET (from `stat -c %s "$LOG"` taken before the action)
+# has a line matching PATTERN (grep -E); 0 when it has.
+log_wait() {
+	local off=$1 pat=$2 deadline=$(( $(now_ms) + ${3:-10} * 1000 ))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		tail -c +$((off + 1)) "$LOG" | grep -qE "$pat" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # stop_gtmd: SIGTERM and wait (at most 5 s).  Sets STOP_RC and STOP_MS.
 stop_gtmd() {
 	local t0 i

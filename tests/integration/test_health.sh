@@ -339,10 +339,10 @@ fi
 t "a reload with a bad check is refused and the probes keep running"
 cp "$CONF" "$WORK/good.conf"
 sed -i 's/name = "tcp"; type = "tcp";/name = "tcp"; type = "tcpp";/' "$CONF"
+off=$(stat -c %s "$LOG")
 kill -HUP "$GTMD_PID"
-sleep 0.3
 LAST_CMD="grep reload gtmd.log"
-if grep -q "reload, failed" "$LOG"; then ok "refused"; else fail "no 'reload, failed'"; fi
+if log_wait "$off" "reload, failed"; then ok "refused"; else fail "no 'reload, failed'"; fi
 kill_backend tcp
 wait_answer tcp "$(B 1)"
 backend tcp tcp "$P_TCP"
@@ -350,10 +350,10 @@ wait_answer tcp "$(A 1)"
 cp "$WORK/good.conf" "$CONF"
 
 t "reload keeps the probes' state"
+off=$(stat -c %s "$LOG")
 kill -HUP "$GTMD_PID"
-sleep 0.3
 LAST_CMD="grep reload gtmd.log"
-if grep -q "reload, done" "$LOG"; then ok "reloaded"; else fail "no 'reload, done'"; fi
+if log_wait "$off" "reload, done"; then ok "reloaded"; else fail "no 'reload, done'"; fi
 got=$(first slow)
 if [ "$got" = "$(B 10)" ]; then ok "slow still down after reload"; else fail "slow answers '$got' after reload"; fi
 got=$(first tcp)

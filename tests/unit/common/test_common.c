@@ -1,4 +1,4 @@
-/* Unit tests of common/: diagnostics, growth of arrays, error names, the name rule. */
+/* Unit tests of common/: diagnostics, growth of arrays, error names, the name rule, gtm_assert. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,11 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "common/alloc.h"
 #include "common/diag.h"
 #include "common/errcode.h"
+#include "common/log.h"
 #include "common/name.h"
 
 static void test_diag_formats(void **state)
@@ -119,9 +124,29 @@ static void test_name_index(void **state)
 	gtm_name_index_clear(&ix);
 }
 
+/* A failed gtm_assert aborts (a core dump to read), after its log line. */
+static void test_assert_aborts(void **state)
+{
+	(void)state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit no_core = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &no_core);
+		int broken = 1;
+		gtm_assert(broken == 0);
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_assert_aborts),
 		cmocka_unit_test(test_diag_formats),
 		cmocka_unit_test(test_diag_many),
 		cmocka_unit_test(test_xgrow),

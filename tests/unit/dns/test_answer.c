@@ -156,6 +156,10 @@ static void section_is(ldns_rr_list *l, const char *const *want, size_t n)
 
 #define SOA_NEG "example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. " \
 	"2024010101 7200 3600 1209600 300"
+/* The SOA of a steered name's NODATA: its TTL capped at the service's TTL
+ * (RFC 2308 5: resolvers cache it no longer than that). */
+#define SOA_NEG_TTL(ttl) "example.com. " #ttl " IN SOA ns1.example.com. hostmaster.example.com. " \
+	"2024010101 7200 3600 1209600 300"
 
 static void expect(ldns_pkt_rcode rcode, bool aa, size_t an, size_t ns, size_t ar)
 {
@@ -205,16 +209,20 @@ static void test_service(void **state)
 	ANSWER_IS("api.example.com. 3600 IN TXT \"api-txt\"");
 	ask("api.example.com", DNS_TYPE_A);
 	ANSWER_IS("api.example.com. 60 IN A 192.0.2.20");
-	/* ...or are NODATA. */
+	/* ...or are NODATA, cached no longer than the service's TTL (60 s,
+	 * not the zone's 300) since the answer follows the plan. */
 	ask("api.example.com", DNS_TYPE_AAAA);
 	expect(LDNS_RCODE_NOERROR, true, 0, 1, 0);
-	AUTHORITY_IS(SOA_NEG);
+	AUTHORITY_IS(SOA_NEG_TTL(60));
+	/* Other types of a service are the zone's: its negative TTL. */
 	ask("www.example.com", DNS_TYPE_MX);
 	expect(LDNS_RCODE_NOERROR, true, 0, 1, 0);
-	/* A service with no address at all: NODATA, never NXDOMAIN. */
+	AUTHORITY_IS(SOA_NEG);
+	/* A service with no address at all (fail closed): NODATA, never
+	 * NXDOMAIN, cached no longer than its TTL. */
 	ask("empty.example.com", DNS_TYPE_A);
 	expect(LDNS_RCODE_NOERROR, true, 0, 1, 0);
-	AUTHORITY_IS(SOA_NEG);
+	AUTHORITY_IS(SOA_NEG_TTL(60));
 }
 
 /* ---- zone data -------------------------------------------------------- */
@@ -1069,7 +1077,7 @@ static void test_geo_families(void **state)
 	 * location's scope (the answer depends on it). */
 	gask("geo.example.com", DNS_TYPE_AAAA, "198.19.0.0/24", NULL);
 	expect(LDNS_RCODE_NOERROR, true, 0, 1, 1);
-	AUTHORITY_IS(SOA_NEG);
+	AUTHORITY_IS(SOA_NEG_TTL(30));
 	assert_int_equal(ecs_of_resp().scope, 16);
 	/* ANY: the A set of the client's city. */
 	gask("geo.example.com", DNS_TYPE_ANY, "192.0.2.0/24", NULL);

@@ -246,6 +246,21 @@ static void test_global(void **state)
 	/* The master city's active site, not its backup-role one. */
 	expect_a(p->services[1].choices[0], 1, SITES(2), CUM(1000000));
 	dns_plan_free(p);
+
+	/* Every endpoint down, no promotion: failing open, a global service
+	 * answers its master city's endpoints only, never another city's
+	 * (writes must not split).  b.example.com: beijing's bj-dr and bj-b,
+	 * not sh-a; a.example.com: shanghai's sh-a and sh-zero, not bj-a. */
+	gtm_controller_t *ctl = gtm_controller_new(c);
+	bool down[] = { false, false, false };
+	const bool *rows[] = { down, down };
+	gtm_health_t h = { rows };
+	gtm_decision_t *d = gtm_controller_update(ctl, &h, NULL, 1000);
+	assert_int_equal(d->services[1].state, GTM_SVC_LAST_RESORT);
+	expect_a(&d->plan->services[1].fallback, 2, SITES(3, 2), NULL);
+	expect_a(&d->plan->services[0].fallback, 2, SITES(4, 7), NULL);
+	gtm_decision_free(d);
+	gtm_controller_free(ctl);
 	gtm_conf_free(c);
 }
 

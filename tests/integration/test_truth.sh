@@ -1,0 +1,79 @@
+#!/bin/bash
+# Operator truth, the answers themselves (issue "Operator truth"): what a
+# service answers when nothing serves.
+#   - a global service (the Global Zone: writes to one master city) whose
+#     master city cannot serve, with no promotion, fails open inside its
+#     master city: its endpoints only, never another city's (writes must
+#     not split);
+#   - a fail-closed service's NODATA is cached no longer than its
+#     degraded_ttl: the SOA in authority carries that TTL, not the zone's
+#     negative TTL (300 s here).
+# No probes: sites are taken out with gtmctl drain --force.
+. "$(dirname "$0")/lib.sh"
+
+GTMCTL=${GTMCTL:-$(dirname "$GTMD")/gtmctl}
+SOCK=$WORK/gtmd.sock
+cat >"$CONF" <<CONF
+server = { workers = 1; };
+zones = ( { name = "example.com"; file = "example.com.zone"; } );
+cities = (
+  { name = "beijing";  lat = 39.9; lon = 116.4; },
+  { name = "shanghai"; lat = 31.2; lon = 121.5; },
+  { name = "shenzhen"; lat = 22.5; lon = 114.1; }
+);
+sites = (
+  { name = "bj-a"; city = "beijing"; },
+  { name = "bj-b"; city = "beijing"; },
+  { name = "sh-a"; city = "shanghai"; },
+  { name = "sz-a"; city = "shenzhen"; }
+);
+control = { socket = "$SOCK"; };
+services = (
+  { name = "write.example.com"; policy = "global"; master = "beijing"; ttl = 30; answer = "all";
+    endpoints = (
+      { site = "bj-a"; addresses = [ "192.0.2.1" ]; },
+      { site = "bj-b"; addresses = [ "192.0.2.2" ]; },
+      { site = "sh-a"; addresses = [ "192.0.2.3" ]; },
+      { site = "sz-a"; addresses = [ "192.0.2.4" ]; }
+    ); },
+  { name = "closed.example.com"; policy = "failover"; ttl = 30; degraded_ttl = 5;
+    last_resort = "closed";
+    endpoints = ( { site = "sh-a"; addresses = [ "192.0.2.13" ]; } ); }
+);
+CONF
+start_gtmd "$CONF"
+
+ctl() { "$GTMCTL" -s "$SOCK" "$@" >"$OUT" 2>&1 || fail "gtmctl $* (rc $?): $(cat "$OUT")"; }
+# addrs NAME: the A records of one query, sorted, space-separated.
+addrs() { q +short "$1" A | sort | tr '\n' ' ' | sed 's/ $//'; }
+
+t "global: the master city's sites serve"
+got=$(addrs write.example.com)
+[ "$got" = "192.0.2.1 192.0.2.2" ] && ok "write: $got" || fail "write answers '$got'"
+
+t "global: the master city cannot serve, no promotion: fail open inside it, never split"
+ctl drain bj-a --force --reason test
+ctl drain bj-b --force --reason test
+got=$(addrs write.example.com)
+[ "$got" = "192.0.2.1 192.0.2.2" ] && ok "write fails open to beijing only: $got" ||
+	fail "write answers '$got' (expected beijing's 192.0.2.1 192.0.2.2 only)"
+grep -q 'service write.example.com, no serving site, answering every endpoint of its master city (fail open)' "$LOG" &&
+	ok "the log says where it fails open" || fail "no 'answering every endpoint of its master city' in the log"
+ctl undrain bj-a
+ctl undrain bj-b
+
+t "fail closed: NODATA cached no longer than degraded_ttl"
+query closed.example.com A
+expect_rcode NOERROR
+expect_section answer '^closed\.example\.com\. 30 IN A 192\.0\.2\.13$'
+ctl drain sh-a --force --reason test
+query closed.example.com A
+expect_rcode NOERROR
+expect_count answer 0
+expect_section authority '^example\.com\. 5 IN SOA ns1\.example\.com\. hostmaster\.example\.com\. 2024010101 7200 900 1209600 300$'
+# A name of the zone that is not steered keeps the zone's negative TTL.
+query mail.example.com TXT
+expect_section authority '^example\.com\. 300 IN SOA '
+ctl undrain sh-a
+
+finish
