@@ -7,9 +7,16 @@
 #     not split);
 #   - a fail-closed service's NODATA is cached no longer than its
 #     degraded_ttl: the SOA in authority carries that TTL, not the zone's
-#     negative TTL (300 s here).
+#     negative TTL (300 s here);
+#   - explain's ECS scope is the scope the answers carry (the served prefix
+#     tree's network, which merges neighbouring database networks with the
+#     same city order), and the database network it prints is a network.
 # No probes: sites are taken out with gtmctl drain --force.
 . "$(dirname "$0")/lib.sh"
+
+FIX=${GTM_BINDIR:-/nonexistent}/tests/geo
+[ -f "$FIX/geoip2-city.mmdb" ] || { echo "$TEST_NAME: fixture $FIX/geoip2-city.mmdb missing (build target geo_fixtures)" >&2; exit 1; }
+cp "$FIX/geoip2-city.mmdb" "$WORK/geo.mmdb"
 
 GTMCTL=${GTMCTL:-$(dirname "$GTMD")/gtmctl}
 SOCK=$WORK/gtmd.sock
@@ -27,6 +34,7 @@ sites = (
   { name = "sh-a"; city = "shanghai"; },
   { name = "sz-a"; city = "shenzhen"; }
 );
+geo = { databases = [ "geo.mmdb" ]; };
 control = { socket = "$SOCK"; };
 services = (
   { name = "write.example.com"; policy = "global"; master = "beijing"; ttl = 30; answer = "all";
@@ -36,6 +44,9 @@ services = (
       { site = "sh-a"; addresses = [ "192.0.2.3" ]; },
       { site = "sz-a"; addresses = [ "192.0.2.4" ]; }
     ); },
+  { name = "near.example.com"; policy = "nearest";
+    endpoints = ( { site = "bj-a"; addresses = [ "192.0.2.21" ]; },
+                  { site = "sh-a"; addresses = [ "192.0.2.23" ]; } ); },
   { name = "closed.example.com"; policy = "failover"; ttl = 30; degraded_ttl = 5;
     last_resort = "closed";
     endpoints = ( { site = "sh-a"; addresses = [ "192.0.2.13" ]; } ); }
@@ -75,5 +86,21 @@ expect_section authority '^example\.com\. 5 IN SOA ns1\.example\.com\. hostmaste
 query mail.example.com TXT
 expect_section authority '^example\.com\. 300 IN SOA '
 ctl undrain sh-a
+
+t "explain: the scope it prints is the scope answered"
+# 100.64.0.0/20 (the fixture's Shenzhen) and 100.64.16.0/20 (Guangzhou)
+# get the same city order (shenzhen is the nearest configured city of
+# both): one region, one /19 network in the prefix tree.
+"$GTMCTL" -s "$SOCK" explain near.example.com 127.0.0.1 --ecs 100.64.5.0/24 --json >"$OUT" 2>&1
+scope=$("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["scope"], j["answer"]["scope"], j["location"]["network"])' "$OUT")
+set -- $scope
+[ "$1" = "$2" ] && ok "explain's region scope /$1 = its answer's scope /$2" ||
+	fail "explain says scope /$1, its answer /$2"
+[ "$3" = "100.64.0.0/20" ] && ok "database network printed as a network: $3" ||
+	fail "database network printed as '$3' (expected 100.64.0.0/20)"
+dig_scope=$(dig @127.0.0.1 -p "$PORT" +norec +subnet=100.64.5.0/24 near.example.com A |
+	sed -n 's/.*CLIENT-SUBNET: [0-9.]*\/[0-9]*\/\([0-9]*\).*/\1/p')
+[ "$dig_scope" = "$1" ] && ok "the wire's scope (dig) /$dig_scope = explain's" ||
+	fail "the wire's scope /$dig_scope, explain /$1"
 
 finish
