@@ -35,7 +35,11 @@ sites = (
   { name = "sz-a"; city = "shenzhen"; }
 );
 geo = { databases = [ "geo.mmdb" ]; };
-control = { socket = "$SOCK"; };
+control = { socket = "$SOCK"; history_file = "history.jsonl"; };
+# up while $WORK/bj-a.up exists
+checks = ( { name = "flag"; type = "exec"; command = [ "/usr/bin/test", "-f", "$WORK/bj-a.up" ];
+             interval = 0.2; timeout = 0.15; rise = 1; fall = 1; } );
+controller = { holddown = 1; failback_ramp = 0; };
 services = (
   { name = "write.example.com"; policy = "global"; master = "beijing"; ttl = 30; answer = "all";
     endpoints = (
@@ -47,11 +51,17 @@ services = (
   { name = "near.example.com"; policy = "nearest";
     endpoints = ( { site = "bj-a"; addresses = [ "192.0.2.21" ]; },
                   { site = "sh-a"; addresses = [ "192.0.2.23" ]; } ); },
+  { name = "pb.example.com"; policy = "primary-backup"; primary = "beijing"; backup = "shanghai";
+    min_capacity = 0.6;
+    endpoints = ( { site = "bj-a"; addresses = [ "192.0.2.31" ]; check = "flag"; },
+                  { site = "bj-b"; addresses = [ "192.0.2.32" ]; },
+                  { site = "sh-a"; addresses = [ "192.0.2.33" ]; } ); },
   { name = "closed.example.com"; policy = "failover"; ttl = 30; degraded_ttl = 5;
     last_resort = "closed";
     endpoints = ( { site = "sh-a"; addresses = [ "192.0.2.13" ]; } ); }
 );
 CONF
+touch "$WORK/bj-a.up"
 start_gtmd "$CONF"
 
 ctl() { "$GTMCTL" -s "$SOCK" "$@" >"$OUT" 2>&1 || fail "gtmctl $* (rc $?): $(cat "$OUT")"; }
@@ -86,6 +96,29 @@ expect_section authority '^example\.com\. 5 IN SOA ns1\.example\.com\. hostmaste
 query mail.example.com TXT
 expect_section authority '^example\.com\. 300 IN SOA '
 ctl undrain sh-a
+
+t "the controller fails a city over; only an operator evacuates"
+# bj-a fails: beijing keeps 50% of its capacity, under min_capacity 0.6:
+# the controller sends pb's clients to shanghai.  That is a failover, not
+# an evacuation: the log and the history say so, restore has nothing to
+# undo.
+off=$(stat -c %s "$LOG")
+rm -f "$WORK/bj-a.up"
+log_wait "$off" 'controller, city beijing, serving -> failed over' &&
+	ok "logged as a failover" || fail "no 'city beijing, serving -> failed over' in the log"
+tail -c +$((off + 1)) "$LOG" | grep -q 'serving -> evacuated' &&
+	fail "the controller's failover logged as an evacuation" || ok "not called an evacuation"
+got=$(addrs pb.example.com)
+[ "$got" = "192.0.2.33" ] && ok "pb failed over to shanghai: $got" || fail "pb answers '$got'"
+"$GTMCTL" -s "$SOCK" history --json >"$OUT" 2>&1
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); e=[x for x in j["entries"] if x.get("object")=="city"]; sys.exit(0 if e and e[-1]["op"]=="auto failover" and e[-1]["new"]=="failed over" else 1)' "$OUT" &&
+	ok "history: auto failover city beijing serving -> failed over" || fail "history: $(tail -c 600 "$OUT")"
+"$GTMCTL" -s "$SOCK" restore beijing >"$OUT" 2>&1
+grep -q 'already in service' "$OUT" && ok "restore: nothing an operator did to undo" || fail "restore: $(cat "$OUT")"
+touch "$WORK/bj-a.up"
+off=$(stat -c %s "$LOG")
+log_wait "$off" 'controller, city beijing, .*-> serving' 15 && ok "beijing back by itself" ||
+	fail "beijing did not come back"
 
 t "explain: the scope it prints is the scope answered"
 # 100.64.0.0/20 (the fixture's Shenzhen) and 100.64.16.0/20 (Guangzhou)
