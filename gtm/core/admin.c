@@ -328,6 +328,28 @@ int gtm_admin_site_info(const gtm_admin_t *a, uint32_t site, uint64_t now,
 	return 0;
 }
 
+double gtm_admin_site_weight_now(const gtm_admin_t *a, uint32_t site, uint64_t now, const char **why)
+{
+	const char *w = NULL;
+	double v = 0;
+	if (site < a->nsites) {
+		const gtm_site_t *st = &a->conf->sites[site];
+		const site_adm_t *s = &a->sites[site];
+		double f = gtm_adm_site_factor(s, now);
+		if (st->role == GTM_ROLE_COLD && !s->activated)
+			w = "cold standby, not activated";
+		else if (gtm_admin_city_evacuated(a, st->city))
+			w = "city evacuated";
+		else if (f <= 0)
+			w = "drained";
+		else
+			v = st->weight * f;
+	}
+	if (why)
+		*why = w;
+	return v;
+}
+
 bool gtm_admin_city_evacuated(const gtm_admin_t *a, uint32_t city)
 {
 	return city < a->ncities && a->cities[city].evacuated;

@@ -272,6 +272,16 @@ typedef struct gtm_admin_site_info {
 int gtm_admin_site_info(const gtm_admin_t *a, uint32_t site, uint64_t now,
                         gtm_admin_site_info_t *out);
 bool gtm_admin_city_evacuated(const gtm_admin_t *a, uint32_t city);
+
+/*
+ * A site's weight now as the operators set it, the one figure behind the
+ * metric site.<site>.weight and the WEIGHT column of `gtmctl status`:
+ * its configured weight x its drain factor, 0 in an evacuated city, 0 for
+ * a cold site not activated (health and failback aside: those are the
+ * controller's, per service).  *why (when not NULL) gets what makes it 0,
+ * or NULL: "cold standby, not activated", "city evacuated", "drained".
+ */
+double gtm_admin_site_weight_now(const gtm_admin_t *a, uint32_t site, uint64_t now, const char **why);
 /* The promoted master of conf->services[svc], or GTM_NO_CITY. */
 uint32_t gtm_admin_master(const gtm_admin_t *a, uint32_t svc);
 

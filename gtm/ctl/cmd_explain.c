@@ -285,7 +285,10 @@ static json_t *cmd_explain(const json_t *req, const gtm_ctl_peer_t *peer, void *
 		const gtm_service_view_t *sv = &d->services[si];
 		json_object_set_new(r, "service", json_pack("{s:s,s:s,s:i}", "policy", gtm_ctlcmd_policy_names[svc->policy],
 		                                            "state", sv->state == GTM_SVC_NORMAL ? "normal"
-		                                            : sv->state == GTM_SVC_DEGRADED ? "degraded" : "failopen",
+		                                            : sv->state == GTM_SVC_DEGRADED ? "degraded"
+		                                            : svc->last_resort == GTM_LAST_RESORT_OPEN ? "failopen"
+		                                            : svc->last_resort == GTM_LAST_RESORT_CLOSED ? "failclosed"
+		                                            : "lastresort",
 		                                            "ttl", (int)sv->ttl));
 		if (svc->policy == GTM_POLICY_NEAREST) {
 			bool chosen = false;

@@ -132,13 +132,20 @@ static json_t *status_site(gtm_control_t *c, const gtm_health_list_t *hl, const 
 	gtm_admin_site_info(admin, s, now, &info);
 	const char *health = u->svc_all == 0 ? "unknown" : u->svc_up == u->svc_all ? "up"
 	                   : u->svc_up ? "partial" : "down";
+	/* The weight now: the same function as the metric site.<site>.weight. */
+	const char *zero_why = NULL;
+	double wnow = gtm_admin_site_weight_now(admin, s, now, &zero_why);
 	json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:b,s:f,s:i,s:f}",
 	                      "name", site->name, "city", conf->cities[site->city].name,
 	                      "role", gtm_ctlcmd_role_names[site->role], "health", health,
 	                      "endpoints_up", (int)u->ep_up, "endpoints", (int)u->ep_all,
 	                      "admin", gtm_admin_state_name(info.state), "activated", info.activated,
 	                      "factor", gtm_ctlcmd_round3(info.factor), "weight", (int)site->weight,
-	                      "weight_now", gtm_ctlcmd_round3(site->weight * info.factor));
+	                      "weight_now", gtm_ctlcmd_round3(wnow));
+	/* Why it takes no traffic from the operators' side, said by the
+	 * server (a drain's reason is in "reason"). */
+	if (zero_why && strcmp(zero_why, "drained") != 0)
+		json_object_set_new(e, "note", json_string(zero_why));
 	json_object_set_new(e, "share", u->nch ? json_real(gtm_ctlcmd_round3(u->share / u->nch)) : json_real(0));
 	if (ans) {
 		uint64_t n;
@@ -177,11 +184,15 @@ static json_t *status_site(gtm_control_t *c, const gtm_health_list_t *hl, const 
 static json_t *status_service(const gtm_conf_t *conf, gtm_admin_t *admin, const gtm_decision_t *d,
                               uint32_t i)
 {
-	static const char *const states[] = { "normal", "degraded", "failopen" };
+	/* At the last resort the state says which: fail open answers every
+	 * endpoint, fail closed NODATA, an address that one record. */
+	static const char *const lr_states[] = { "failopen", "failclosed", "lastresort" };
 	const gtm_service_t *svc = &conf->services[i];
 	const gtm_service_view_t *v = &d->services[i];
+	const char *state = v->state == GTM_SVC_NORMAL ? "normal" : v->state == GTM_SVC_DEGRADED ? "degraded"
+	                  : lr_states[svc->last_resort];
 	json_t *e = json_pack("{s:s,s:s,s:s,s:i}", "name", svc->name, "policy", gtm_ctlcmd_policy_names[svc->policy],
-	                      "state", states[v->state], "ttl", (int)v->ttl);
+	                      "state", state, "ttl", (int)v->ttl);
 	if (v->state == GTM_SVC_LAST_RESORT)
 		json_object_set_new(e, "last_resort", json_string(svc->last_resort == GTM_LAST_RESORT_OPEN
 		                                                  ? "open" : svc->last_resort == GTM_LAST_RESORT_CLOSED

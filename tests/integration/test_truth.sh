@@ -32,7 +32,8 @@ sites = (
   { name = "bj-a"; city = "beijing"; },
   { name = "bj-b"; city = "beijing"; },
   { name = "sh-a"; city = "shanghai"; },
-  { name = "sz-a"; city = "shenzhen"; }
+  { name = "sz-a"; city = "shenzhen"; },
+  { name = "bj-cold"; city = "beijing"; role = "cold"; }
 );
 geo = { databases = [ "geo.mmdb" ]; };
 control = { socket = "$SOCK"; history_file = "history.jsonl"; };
@@ -50,7 +51,8 @@ services = (
     ); },
   { name = "near.example.com"; policy = "nearest";
     endpoints = ( { site = "bj-a"; addresses = [ "192.0.2.21" ]; },
-                  { site = "sh-a"; addresses = [ "192.0.2.23" ]; } ); },
+                  { site = "sh-a"; addresses = [ "192.0.2.23" ]; },
+                  { site = "bj-cold"; addresses = [ "192.0.2.25" ]; } ); },
   { name = "pb.example.com"; policy = "primary-backup"; primary = "beijing"; backup = "shanghai";
     min_capacity = 0.6;
     endpoints = ( { site = "bj-a"; addresses = [ "192.0.2.31" ]; check = "flag"; },
@@ -91,6 +93,12 @@ ctl drain sh-a --force --reason test
 query closed.example.com A
 expect_rcode NOERROR
 expect_count answer 0
+"$GTMCTL" -s "$SOCK" status --json >"$OUT" 2>&1
+st=$("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print([x["state"] for x in j["services"] if x["name"]=="closed.example.com"][0])' "$OUT")
+[ "$st" = failclosed ] && ok "status: closed.example.com failclosed" || fail "status says '$st' for a fail-closed service"
+"$GTMCTL" -s "$SOCK" status >"$OUT" 2>&1
+grep -q 'closed.example.com .*fail closed: NODATA' "$OUT" && ok "status text: fail closed: NODATA" ||
+	fail "status text: $(grep closed.example.com "$OUT")"
 expect_section authority '^example\.com\. 5 IN SOA ns1\.example\.com\. hostmaster\.example\.com\. 2024010101 7200 900 1209600 300$'
 # A name of the zone that is not steered keeps the zone's negative TTL.
 query mail.example.com TXT
@@ -119,6 +127,28 @@ touch "$WORK/bj-a.up"
 off=$(stat -c %s "$LOG")
 log_wait "$off" 'controller, city beijing, .*-> serving' 15 && ok "beijing back by itself" ||
 	fail "beijing did not come back"
+
+t "status WEIGHT is the weight now, the same figure as the metric site.<site>.weight"
+ctl evacuate shenzhen --force --reason test
+"$GTMCTL" -s "$SOCK" status --json >"$WORK/status.json" 2>&1
+"$GTMCTL" -s "$SOCK" stats --json >"$WORK/stats.json" 2>&1
+"$PY" - "$WORK/status.json" "$WORK/stats.json" >"$OUT" <<'PYEOF'
+import json, sys
+st = json.load(open(sys.argv[1])); m = json.load(open(sys.argv[2]))
+bad = 0
+for x in st["sites"]:
+    w = m.get("site.%s.weight" % x["name"])
+    print(x["name"], "%g" % x["weight_now"], "%g" % w if w is not None else "-", x.get("note", ""))
+    if w is None or abs(x["weight_now"] - w) > 1e-9:
+        bad += 1
+sys.exit(bad)
+PYEOF
+[ $? = 0 ] && ok "every site: status weight_now = stats site.<site>.weight" || fail "status and stats differ: $(cat "$OUT")"
+grep -q '^bj-cold 0 0 cold standby, not activated$' "$OUT" && ok "bj-cold: 0, cold standby, not activated" ||
+	fail "bj-cold: $(grep bj-cold "$OUT")"
+grep -q '^sz-a 0 0 city evacuated$' "$OUT" && ok "sz-a: 0, city evacuated" || fail "sz-a: $(grep sz-a "$OUT")"
+grep -q '^bj-a 100 100 $' "$OUT" && ok "bj-a: 100" || fail "bj-a: $(grep bj-a "$OUT")"
+ctl restore shenzhen
 
 t "explain: the scope it prints is the scope answered"
 # 100.64.0.0/20 (the fixture's Shenzhen) and 100.64.16.0/20 (Guangzhou)
