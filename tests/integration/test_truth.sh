@@ -150,6 +150,24 @@ grep -q '^sz-a 0 0 city evacuated$' "$OUT" && ok "sz-a: 0, city evacuated" || fa
 grep -q '^bj-a 100 100 $' "$OUT" && ok "bj-a: 100" || fail "bj-a: $(grep bj-a "$OUT")"
 ctl restore shenzhen
 
+t "status with endpoints: each endpoint's check, state, last result, latency, since"
+"$PY" - "$SOCK" >"$OUT" <<'PYEOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"cmd":"status","service":"pb.example.com","endpoints":true}\n')
+buf = b""
+while not buf.endswith(b"\n"):
+    buf += s.recv(65536)
+j = json.loads(buf)
+for e in j["endpoints"]:
+    print(e["service"], e["site"], e["address"], e["used"], e.get("check"), e.get("state"),
+          e.get("last_result"), "latency" if "latency_ms" in e else "-", "since" if "since" in e else "-")
+PYEOF
+grep -q '^pb.example.com bj-a 192.0.2.31 up flag up ' "$OUT" && ok "bj-a: checked by flag, up" || fail "bj-a: $(cat "$OUT")"
+grep -q '^pb.example.com bj-b 192.0.2.32 up None None None - -$' "$OUT" && ok "bj-b: unchecked, always up" ||
+	fail "bj-b: $(grep bj-b "$OUT")"
+[ "$(wc -l <"$OUT")" = 3 ] && ok "only pb's three endpoints" || fail "endpoints listed: $(cat "$OUT")"
+
 t "explain: the scope it prints is the scope answered"
 # 100.64.0.0/20 (the fixture's Shenzhen) and 100.64.16.0/20 (Guangzhou)
 # get the same city order (shenzhen is the nearest configured city of
