@@ -82,10 +82,19 @@ int gtm_admin_op_parse(const char *name);
 const char *gtm_admin_state_name(gtm_admin_site_state_t s);
 
 /* One change as asked.  Strings are borrowed for the call. */
+/* Objects one action may name at once (gtmctl drain bj-a bj-b). */
+#define GTM_ADMIN_MAX_TARGETS 64
+
 typedef struct gtm_admin_action {
 	gtm_admin_op_t op;
 	const char *target;   /* site (drain, undrain, activate, deactivate,
 	                       * pause, resume) or city (evacuate, restore, promote) */
+	/* More objects of the same kind, for one atomic change: the op is
+	 * applied to target and to each of these on one copy of the state,
+	 * then one safety check, one history append, one publish; an unknown
+	 * name or an error on any refuses the whole.  0: target alone. */
+	const char *more[GTM_ADMIN_MAX_TARGETS - 1];
+	size_t nmore;
 	const char *service;  /* promote: one global service; NULL = all of them */
 	uint64_t ramp_ms;     /* drain: ramp duration; 0 = drained at once */
 	unsigned steps;       /* drain with a ramp: 0 = GTM_ADMIN_DEFAULT_STEPS; 1..GTM_ADMIN_MAX_STEPS */
