@@ -300,6 +300,12 @@ static void print_status(const json_t *r)
 		} else if (json_is_true(json_object_get(e, "activated"))) {
 			snprintf(note, sizeof(note), "activated");
 		}
+		/* What the server says keeps the site's weight at 0 (cold and not
+		 * activated, its city evacuated). */
+		if (str(e, "note", NULL)) {
+			size_t l = strlen(note);
+			snprintf(note + l, sizeof(note) - l, "%s%s", l ? "; " : "", str(e, "note", ""));
+		}
 		const char *reason = str(e, "reason", NULL);
 		if (reason && strcmp(str(e, "admin", "active"), "active") != 0) {
 			size_t l = strlen(note);
@@ -346,8 +352,14 @@ static void print_status(const json_t *r)
 		printf("  %-28s %-16s", str(e, "name", "?"), str(e, "policy", ""));
 		if (m)
 			printf(" master %s%s", m, json_is_true(json_object_get(e, "promoted")) ? " (promoted)" : "");
-		if (state)
-			printf(" %s", state);
+		if (state) {
+			/* At the last resort, what the clients get. */
+			const char *says = strcmp(state, "failopen") == 0 ? "fail open: every endpoint answered"
+			                 : strcmp(state, "failclosed") == 0 ? "fail closed: NODATA"
+			                 : strcmp(state, "lastresort") == 0 ? "last resort: the fixed address answered"
+			                 : state;
+			printf(" %s", says);
+		}
 		printf("\n");
 	}
 	print_cluster(r);

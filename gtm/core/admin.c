@@ -328,6 +328,28 @@ int gtm_admin_site_info(const gtm_admin_t *a, uint32_t site, uint64_t now,
 	return 0;
 }
 
+double gtm_admin_site_weight_now(const gtm_admin_t *a, uint32_t site, uint64_t now, const char **why)
+{
+	const char *w = NULL;
+	double v = 0;
+	if (site < a->nsites) {
+		const gtm_site_t *st = &a->conf->sites[site];
+		const site_adm_t *s = &a->sites[site];
+		double f = gtm_adm_site_factor(s, now);
+		if (st->role == GTM_ROLE_COLD && !s->activated)
+			w = "cold standby, not activated";
+		else if (gtm_admin_city_evacuated(a, st->city))
+			w = "city evacuated";
+		else if (f <= 0)
+			w = "drained";
+		else
+			v = st->weight * f;
+	}
+	if (why)
+		*why = w;
+	return v;
+}
+
 bool gtm_admin_city_evacuated(const gtm_admin_t *a, uint32_t city)
 {
 	return city < a->ncities && a->cities[city].evacuated;
@@ -786,19 +808,30 @@ int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
 		         gtm_adm_op_on_site(act->op) ? "site" : "city");
 		return GTM_EINVAL;
 	}
-	int idx;
-	if (gtm_adm_op_on_site(act->op)) {
-		idx = gtm_adm_find_site(a->conf, act->target);
-		if (idx < 0) {
-			snprintf(res->message, sizeof(res->message), "unknown site %s", act->target);
+	/* Every object first: an unknown or repeated name refuses the whole. */
+	uint32_t idx[GTM_ADMIN_MAX_TARGETS];
+	size_t nidx = 0;
+	bool on_site = gtm_adm_op_on_site(act->op);
+	if (act->nmore > GTM_ADMIN_MAX_TARGETS - 1) {
+		snprintf(res->message, sizeof(res->message), "%s: at most %d objects at once", opname,
+		         GTM_ADMIN_MAX_TARGETS);
+		return GTM_EINVAL;
+	}
+	for (size_t k = 0; k <= act->nmore; k++) {
+		const char *name = k == 0 ? act->target : act->more[k - 1];
+		int i = name == NULL ? -1 : on_site ? gtm_adm_find_site(a->conf, name)
+		                                    : gtm_adm_find_city(a->conf, name);
+		if (i < 0) {
+			snprintf(res->message, sizeof(res->message), "unknown %s %s", on_site ? "site" : "city",
+			         name ? name : "(none)");
 			return GTM_ENOENT;
 		}
-	} else {
-		idx = gtm_adm_find_city(a->conf, act->target);
-		if (idx < 0) {
-			snprintf(res->message, sizeof(res->message), "unknown city %s", act->target);
-			return GTM_ENOENT;
-		}
+		for (size_t j = 0; j < nidx; j++)
+			if (idx[j] == (uint32_t)i) {
+				snprintf(res->message, sizeof(res->message), "%s: %s named twice", opname, name);
+				return GTM_EINVAL;
+			}
+		idx[nidx++] = (uint32_t)i;
 	}
 	if (act->op == GTM_ADMIN_DRAIN && act->ramp_ms > 0 &&
 	    (act->steps > GTM_ADMIN_MAX_STEPS)) {
@@ -817,11 +850,17 @@ int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
 	c.rec.user = user;
 
 	gtm_admin_t *next = admin_clone(a);
-	int rc = gtm_adm_op_on_site(act->op)
-		? do_site(next, (uint32_t)idx, &c, res->message, sizeof(res->message))
-		: do_city(next, (uint32_t)idx, &c, res->message, sizeof(res->message));
-	if (rc != 0 || json_array_size(c.changes) == 0)
-		goto finish;      /* an error, or nothing to change (message set) */
+	int rc = 0;
+	for (size_t k = 0; k < nidx && rc == 0; k++)
+		rc = on_site ? do_site(next, idx[k], &c, res->message, sizeof(res->message))
+		             : do_city(next, idx[k], &c, res->message, sizeof(res->message));
+	if (rc != 0) {
+		/* One object failed: nothing of the others is kept. */
+		json_array_clear(res->changes);
+		goto finish;
+	}
+	if (json_array_size(c.changes) == 0)
+		goto finish;      /* nothing to change (message set) */
 
 	res->changed = true;
 	if (!act->force && check) {
@@ -832,7 +871,8 @@ int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
 			snprintf(res->message, sizeof(res->message), "%s refused: %s%s", opname,
 			         why[0] ? why : "the safety rules say no", " (--force overrides)");
 			json_array_clear(res->changes);
-			log_info("admin, %s %s refused (%s; uid %u%s%s)", opname, act->target,
+			log_info("admin, %s %s%s refused (%s; uid %u%s%s)", opname, act->target,
+			         act->nmore ? " and more" : "",
 			         why[0] ? why : "safety rules", (unsigned)act->uid,
 			         user ? ", " : "", user ? user : "");
 			goto finish;

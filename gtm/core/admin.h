@@ -82,10 +82,19 @@ int gtm_admin_op_parse(const char *name);
 const char *gtm_admin_state_name(gtm_admin_site_state_t s);
 
 /* One change as asked.  Strings are borrowed for the call. */
+/* Objects one action may name at once (gtmctl drain bj-a bj-b). */
+#define GTM_ADMIN_MAX_TARGETS 64
+
 typedef struct gtm_admin_action {
 	gtm_admin_op_t op;
 	const char *target;   /* site (drain, undrain, activate, deactivate,
 	                       * pause, resume) or city (evacuate, restore, promote) */
+	/* More objects of the same kind, for one atomic change: the op is
+	 * applied to target and to each of these on one copy of the state,
+	 * then one safety check, one history append, one publish; an unknown
+	 * name or an error on any refuses the whole.  0: target alone. */
+	const char *more[GTM_ADMIN_MAX_TARGETS - 1];
+	size_t nmore;
 	const char *service;  /* promote: one global service; NULL = all of them */
 	uint64_t ramp_ms;     /* drain: ramp duration; 0 = drained at once */
 	unsigned steps;       /* drain with a ramp: 0 = GTM_ADMIN_DEFAULT_STEPS; 1..GTM_ADMIN_MAX_STEPS */
@@ -272,6 +281,16 @@ typedef struct gtm_admin_site_info {
 int gtm_admin_site_info(const gtm_admin_t *a, uint32_t site, uint64_t now,
                         gtm_admin_site_info_t *out);
 bool gtm_admin_city_evacuated(const gtm_admin_t *a, uint32_t city);
+
+/*
+ * A site's weight now as the operators set it, the one figure behind the
+ * metric site.<site>.weight and the WEIGHT column of `gtmctl status`:
+ * its configured weight x its drain factor, 0 in an evacuated city, 0 for
+ * a cold site not activated (health and failback aside: those are the
+ * controller's, per service).  *why (when not NULL) gets what makes it 0,
+ * or NULL: "cold standby, not activated", "city evacuated", "drained".
+ */
+double gtm_admin_site_weight_now(const gtm_admin_t *a, uint32_t site, uint64_t now, const char **why);
 /* The promoted master of conf->services[svc], or GTM_NO_CITY. */
 uint32_t gtm_admin_master(const gtm_admin_t *a, uint32_t svc);
 

@@ -346,11 +346,29 @@ int gtm_admin_action_from_json(const json_t *req, gtm_admin_action_t *act,
 	act->op = op;
 	const char *key = gtm_adm_op_on_site(op) ? "site" : "city";
 	json_t *t = json_object_get(req, key);
-	if (!json_is_string(t) || json_string_length(t) == 0) {
-		snprintf(err, errlen, "%s needs \"%s\" (a name)", cmd, key);
+	/* A name, or an array of names: one atomic change of them all. */
+	if (json_is_array(t) && json_array_size(t) > 0) {
+		if (json_array_size(t) > GTM_ADMIN_MAX_TARGETS) {
+			snprintf(err, errlen, "%s: at most %d %ss at once", cmd, GTM_ADMIN_MAX_TARGETS, key);
+			return GTM_EINVAL;
+		}
+		for (size_t i = 0; i < json_array_size(t); i++) {
+			json_t *n = json_array_get(t, i);
+			if (!json_is_string(n) || json_string_length(n) == 0) {
+				snprintf(err, errlen, "%s needs \"%s\" (a name or an array of names)", cmd, key);
+				return GTM_EINVAL;
+			}
+			if (i == 0)
+				act->target = json_string_value(n);
+			else
+				act->more[act->nmore++] = json_string_value(n);
+		}
+	} else if (!json_is_string(t) || json_string_length(t) == 0) {
+		snprintf(err, errlen, "%s needs \"%s\" (a name or an array of names)", cmd, key);
 		return GTM_EINVAL;
+	} else {
+		act->target = json_string_value(t);
 	}
-	act->target = json_string_value(t);
 
 	json_t *v;
 	if ((v = json_object_get(req, "service")) && !json_is_null(v)) {

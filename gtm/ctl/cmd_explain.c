@@ -22,6 +22,7 @@
 #include "dns/wire.h"
 #include "geo/db.h"
 #include "geo/map.h"
+#include "geo/tree.h"
 
 static const char *const rcodes[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED" };
 
@@ -233,10 +234,19 @@ static json_t *cmd_explain(const json_t *req, const gtm_ctl_peer_t *peer, void *
 			json_object_set_new(l, "lat", json_real(loc.lat));
 			json_object_set_new(l, "lon", json_real(loc.lon));
 		}
+		/* The database's network that matched, as a network (host bits
+		 * cleared), not the client's address with a prefix. */
 		char nbuf[80], abuf[INET6_ADDRSTRLEN];
-		inet_ntop(loc_sa->sa_family, loc_sa->sa_family == AF_INET
-		          ? (const void *)&((const struct sockaddr_in *)loc_sa)->sin_addr
-		          : (const void *)&((const struct sockaddr_in6 *)loc_sa)->sin6_addr, abuf, sizeof(abuf));
+		uint8_t bytes[16] = { 0 };
+		size_t alen = loc_sa->sa_family == AF_INET ? 4 : 16;
+		memcpy(bytes, loc_sa->sa_family == AF_INET
+		              ? (const void *)&((const struct sockaddr_in *)loc_sa)->sin_addr
+		              : (const void *)&((const struct sockaddr_in6 *)loc_sa)->sin6_addr, alen);
+		for (size_t b = 0; b < alen; b++) {
+			unsigned keep = loc.prefix > b * 8 ? loc.prefix - (unsigned)b * 8 : 0;
+			bytes[b] &= keep >= 8 ? 0xFF : (uint8_t)(0xFF00 >> keep);
+		}
+		inet_ntop(loc_sa->sa_family, bytes, abuf, sizeof(abuf));
 		snprintf(nbuf, sizeof(nbuf), "%s/%u", abuf, (unsigned)loc.prefix);
 		json_object_set_new(l, "network", json_string(nbuf));
 		json_object_set_new(r, "location", l);
@@ -249,13 +259,20 @@ static json_t *cmd_explain(const json_t *req, const gtm_ctl_peer_t *peer, void *
 	if (snap->geo_map) {
 		geo_order_info_t info;
 		norder = geo_map_order(snap->geo_map, loc_sa, loc.found ? &loc : NULL, order, &info);
+		/* The scope is the served prefix tree's, as in the answers: the
+		 * database's network, widened where neighbouring networks get the
+		 * same city order (geo/tree.h), capped by a CIDR map's depth. */
+		unsigned scope = info.scope;
+		if (snap->geo_tree)
+			(void)geo_tree_lookup(snap->geo_tree, loc_sa, &scope);
 		char region[160];
 		if (info.rule >= 0)
 			snprintf(region, sizeof(region), "%s (rule %d), scope /%u", how_text(info.how), info.rule + 1,
-			         info.scope);
+			         scope);
 		else
-			snprintf(region, sizeof(region), "%s, scope /%u", how_text(info.how), info.scope);
+			snprintf(region, sizeof(region), "%s, scope /%u", how_text(info.how), scope);
 		json_object_set_new(r, "region", json_string(region));
+		json_object_set_new(r, "scope", json_integer((json_int_t)scope));
 		json_t *o = json_array();
 		for (size_t i = 0; i < norder; i++)
 			json_array_append_new(o, json_string(conf->cities[order[i]].name));
@@ -268,7 +285,10 @@ static json_t *cmd_explain(const json_t *req, const gtm_ctl_peer_t *peer, void *
 		const gtm_service_view_t *sv = &d->services[si];
 		json_object_set_new(r, "service", json_pack("{s:s,s:s,s:i}", "policy", gtm_ctlcmd_policy_names[svc->policy],
 		                                            "state", sv->state == GTM_SVC_NORMAL ? "normal"
-		                                            : sv->state == GTM_SVC_DEGRADED ? "degraded" : "failopen",
+		                                            : sv->state == GTM_SVC_DEGRADED ? "degraded"
+		                                            : svc->last_resort == GTM_LAST_RESORT_OPEN ? "failopen"
+		                                            : svc->last_resort == GTM_LAST_RESORT_CLOSED ? "failclosed"
+		                                            : "lastresort",
 		                                            "ttl", (int)sv->ttl));
 		if (svc->policy == GTM_POLICY_NEAREST) {
 			bool chosen = false;

@@ -132,13 +132,20 @@ static json_t *status_site(gtm_control_t *c, const gtm_health_list_t *hl, const 
 	gtm_admin_site_info(admin, s, now, &info);
 	const char *health = u->svc_all == 0 ? "unknown" : u->svc_up == u->svc_all ? "up"
 	                   : u->svc_up ? "partial" : "down";
+	/* The weight now: the same function as the metric site.<site>.weight. */
+	const char *zero_why = NULL;
+	double wnow = gtm_admin_site_weight_now(admin, s, now, &zero_why);
 	json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:b,s:f,s:i,s:f}",
 	                      "name", site->name, "city", conf->cities[site->city].name,
 	                      "role", gtm_ctlcmd_role_names[site->role], "health", health,
 	                      "endpoints_up", (int)u->ep_up, "endpoints", (int)u->ep_all,
 	                      "admin", gtm_admin_state_name(info.state), "activated", info.activated,
 	                      "factor", gtm_ctlcmd_round3(info.factor), "weight", (int)site->weight,
-	                      "weight_now", gtm_ctlcmd_round3(site->weight * info.factor));
+	                      "weight_now", gtm_ctlcmd_round3(wnow));
+	/* Why it takes no traffic from the operators' side, said by the
+	 * server (a drain's reason is in "reason"). */
+	if (zero_why && strcmp(zero_why, "drained") != 0)
+		json_object_set_new(e, "note", json_string(zero_why));
 	json_object_set_new(e, "share", u->nch ? json_real(gtm_ctlcmd_round3(u->share / u->nch)) : json_real(0));
 	if (ans) {
 		uint64_t n;
@@ -177,11 +184,15 @@ static json_t *status_site(gtm_control_t *c, const gtm_health_list_t *hl, const 
 static json_t *status_service(const gtm_conf_t *conf, gtm_admin_t *admin, const gtm_decision_t *d,
                               uint32_t i)
 {
-	static const char *const states[] = { "normal", "degraded", "failopen" };
+	/* At the last resort the state says which: fail open answers every
+	 * endpoint, fail closed NODATA, an address that one record. */
+	static const char *const lr_states[] = { "failopen", "failclosed", "lastresort" };
 	const gtm_service_t *svc = &conf->services[i];
 	const gtm_service_view_t *v = &d->services[i];
+	const char *state = v->state == GTM_SVC_NORMAL ? "normal" : v->state == GTM_SVC_DEGRADED ? "degraded"
+	                  : lr_states[svc->last_resort];
 	json_t *e = json_pack("{s:s,s:s,s:s,s:i}", "name", svc->name, "policy", gtm_ctlcmd_policy_names[svc->policy],
-	                      "state", states[v->state], "ttl", (int)v->ttl);
+	                      "state", state, "ttl", (int)v->ttl);
 	if (v->state == GTM_SVC_LAST_RESORT)
 		json_object_set_new(e, "last_resort", json_string(svc->last_resort == GTM_LAST_RESORT_OPEN
 		                                                  ? "open" : svc->last_resort == GTM_LAST_RESORT_CLOSED
@@ -193,8 +204,51 @@ static json_t *status_service(const gtm_conf_t *conf, gtm_admin_t *admin, const 
 	return e;
 }
 
+/* One endpoint's health in detail (status --endpoints): what the answers
+ * use, this node's own probes and each cluster observer's verdict. */
+static json_t *status_endpoint(const gtm_conf_t *conf, const gtm_cluster_t *cl,
+                               const gtm_endpoint_health_t *h, uint64_t now)
+{
+	const gtm_service_t *svc = &conf->services[h->service];
+	const gtm_endpoint_t *ep = &svc->endpoints[h->endpoint];
+	char addr[INET6_ADDRSTRLEN];
+	inet_ntop(ep->family, &ep->addr, addr, sizeof(addr));
+	json_t *e = json_pack("{s:s,s:s,s:s,s:s}", "service", svc->name, "site", conf->sites[h->site].name,
+	                      "address", addr, "used", h->up ? "up" : "down");
+	if (!h->checked) {
+		json_object_set_new(e, "check", json_null());   /* always up */
+		return e;
+	}
+	char probe[80];
+	snprintf(probe, sizeof(probe), "%s%s%s:%u", strchr(h->probe_addr, ':') ? "[" : "", h->probe_addr,
+	         strchr(h->probe_addr, ':') ? "]" : "", (unsigned)h->probe_port);
+	json_object_set_new(e, "check", json_string(h->check));
+	json_object_set_new(e, "probe", json_string(probe));
+	json_object_set_new(e, "state", json_string(chk_state_name(h->state)));
+	json_object_set_new(e, "voted", json_string(chk_state_name(h->voted)));
+	json_object_set_new(e, "last_result", json_string(chk_reason_name(h->reason)));
+	json_object_set_new(e, "change_reason", json_string(chk_reason_name(h->change_reason)));
+	json_object_set_new(e, "latency_ms", json_integer((json_int_t)h->latency_ms));
+	json_object_set_new(e, "probes", json_integer((json_int_t)h->probes));
+	json_object_set_new(e, "failures", json_integer((json_int_t)h->failures));
+	if (h->since_ms) {
+		json_object_set_new(e, "since", json_integer((json_int_t)h->since_ms));
+		json_object_set_new(e, "for_ms", json_integer((json_int_t)(now > (uint64_t)h->since_ms
+		                                                             ? now - (uint64_t)h->since_ms : 0)));
+	}
+	if (cl) {
+		json_t *o = json_object();
+		json_object_set_new(o, gtm_cluster_node(cl), json_string(chk_state_name(h->state)));
+		for (size_t k = 0; k < gtm_cluster_nobservers(cl); k++)
+			json_object_set_new(o, gtm_cluster_observer(cl, k),
+			                    json_string(chk_state_name(gtm_cluster_verdict(cl, k, h->vote_key))));
+		json_object_set_new(e, "observers", o);
+	}
+	return e;
+}
+
 /*
- * status [service NAME] [site NAME]: every site, city and service; with
+ * status [service NAME] [site NAME] [endpoints]: every site, city and service; with
  * "service", that service and its sites and their cities; with "site",
  * that site, its city and the services that have it (both: the service,
  * if it has the site).
@@ -212,12 +266,14 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	if (jsvc && (fsvc = gtm_ctlcmd_service_index(conf, json_string_value(jsvc))) < 0)
 		return gtm_ctl_error("no service %s", json_string_value(jsvc));
 	if (jsite) {
-		for (size_t k = 0; k < conf->nsites && fsite < 0; k++)
-			if (gtm_name_eq(GTM_NAME_PLAIN, conf->sites[k].name, json_string_value(jsite)))
-				fsite = (int)k;
-		if (fsite < 0)
+		uint32_t k = gtm_conf_site(conf, json_string_value(jsite));
+		if (k == GTM_NAME_NONE)
 			return gtm_ctl_error("no site %s", json_string_value(jsite));
+		fsite = (int)k;
 	}
+	const json_t *jeps = json_object_get(req, "endpoints");
+	if (jeps && !json_is_boolean(jeps))
+		return gtm_ctl_error("\"endpoints\" must be true or false");
 	uint64_t now = gtm_admin_now();
 	gtm_decision_t *own = NULL;
 	const gtm_decision_t *d = gtm_control_decision(c);
@@ -274,6 +330,17 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	}
 	free(sum);
 	free(eps);
+	/* Per endpoint, on request: the filters apply (at 10,000 services
+	 * the whole list is large). */
+	json_t *endpoints = NULL;
+	if (json_is_true(jeps)) {
+		endpoints = json_array();
+		for (size_t i = 0; i < hl.nendpoints; i++) {
+			const gtm_endpoint_health_t *h = &hl.endpoints[i];
+			if (keep_svc[h->service] && (fsite < 0 || (int)h->site == fsite))
+				json_array_append_new(endpoints, status_endpoint(conf, cl, h, now));
+		}
+	}
 	gtm_health_list_clear(&hl);
 
 	/* Cities: the admin state's JSON holds since/reason/user/uid. */
@@ -306,6 +373,8 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	                      "cities", cities, "services", svcs);
 	if (cl)
 		json_object_set_new(r, "cluster", gtm_cluster_status_json(cl));
+	if (endpoints)
+		json_object_set_new(r, "endpoints", endpoints);
 	if (ans) {
 		json_object_set_new(r, "answers_1m", json_integer((json_int_t)win_all));
 		json_object_set_new(r, "answers_window_ms", json_integer((json_int_t)win_ms));

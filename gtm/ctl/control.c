@@ -409,10 +409,12 @@ static const char *const ev_ops[] = {
 	[GTM_EV_SITE_DOWN] = "auto failover",
 	[GTM_EV_SITE_HELD] = "auto hold-down",
 	[GTM_EV_SITE_BACK] = "auto failback",
-	[GTM_EV_CITY_EVACUATED] = "auto evacuate",
+	/* "evacuated" is the operator's word (gtmctl evacuate); what the
+	 * controller does to a city that cannot serve is a failover. */
+	[GTM_EV_CITY_EVACUATED] = "auto failover",
 	[GTM_EV_CITY_HELD] = "auto hold-down",
 	[GTM_EV_CITY_BACK] = "auto failback",
-	[GTM_EV_EVAC_SUPPRESSED] = "auto evacuate suppressed",
+	[GTM_EV_EVAC_SUPPRESSED] = "auto failover suppressed",
 	[GTM_EV_PROMOTE] = "auto promote",
 };
 
@@ -436,10 +438,10 @@ static void events_record(gtm_control_t *c, const gtm_decision_t *d, uint64_t pu
 		case GTM_EV_SITE_DOWN: old = "serving"; new = "down"; break;
 		case GTM_EV_SITE_HELD: old = "down"; new = "held down"; break;
 		case GTM_EV_SITE_BACK: old = "ramping back"; new = "serving"; break;
-		case GTM_EV_CITY_EVACUATED: old = "serving"; new = "evacuated"; break;
-		case GTM_EV_CITY_HELD: old = "evacuated"; new = "held down"; break;
+		case GTM_EV_CITY_EVACUATED: old = "serving"; new = "failed over"; break;
+		case GTM_EV_CITY_HELD: old = "failed over"; new = "held down"; break;
 		case GTM_EV_CITY_BACK: old = "ramping back"; new = "serving"; break;
-		case GTM_EV_EVAC_SUPPRESSED: old = "serving"; new = "serving (evacuation suppressed)"; break;
+		case GTM_EV_EVAC_SUPPRESSED: old = "serving"; new = "serving (failover suppressed)"; break;
 		default: break;
 		}
 		bool timed = e->kind == GTM_EV_SITE_DOWN || e->kind == GTM_EV_CITY_EVACUATED ||
@@ -469,7 +471,7 @@ static void events_record(gtm_control_t *c, const gtm_decision_t *d, uint64_t pu
 			snprintf(until, sizeof(until), ", traffic back from %.1f s on",
 			         (double)(e->until - published) / 1000.0);
 		if (e->kind == GTM_EV_EVAC_SUPPRESSED)
-			log_err("controller, city %s, automatic evacuation suppressed: over controller.auto_evacuations_per_hour (%u) (service %s%s)",
+			log_err("controller, city %s, automatic failover suppressed: over controller.auto_evacuations_per_hour (%u) (service %s%s)",
 			        obj, conf->controller.auto_evacuations_per_hour, svc, more);
 		else if (e->kind == GTM_EV_SITE_DOWN || e->kind == GTM_EV_CITY_EVACUATED)
 			log_warn("controller, %s %s, %s -> %s (service %s%s%s)", is_site ? "site" : "city", obj,

@@ -122,6 +122,7 @@ typedef struct site_fig {
 	double factor;
 	int admin;        /* 0 active, 1 draining, 2 drained */
 	bool evacuated;
+	double weight;    /* gtm_admin_site_weight_now: as gtmctl status shows it */
 } site_fig_t;
 
 /* Per-site figures from the health list and the admin state (NULL: every
@@ -133,8 +134,10 @@ static site_fig_t *site_figs(const gtm_conf_t *conf, const gtm_health_list_t *l,
 	uint64_t now = admin ? gtm_admin_now() : 0;
 	for (size_t i = 0; i < conf->nsites; i++) {
 		f[i].factor = 1.0;
+		f[i].weight = conf->sites[i].role == GTM_ROLE_COLD ? 0 : conf->sites[i].weight;
 		if (admin == NULL || gtm_admin_conf(admin) != conf)
 			continue;
+		f[i].weight = gtm_admin_site_weight_now(admin, (uint32_t)i, now, NULL);
 		gtm_admin_site_info_t info;
 		if (gtm_admin_site_info(admin, (uint32_t)i, now, &info) == 0) {
 			f[i].factor = info.factor;
@@ -161,7 +164,7 @@ static void collect_sites(gtm_metrics_sink_t *s, const gtm_conf_t *conf, const s
 		const char *name = conf->sites[i].name;
 		double healthy = f[i].services ? (double)f[i].serving / f[i].services : NAN;
 		gtm_metrics_gauge(s, "site.{site}.healthy", healthy, name);
-		double w = f[i].evacuated ? 0 : conf->sites[i].weight * f[i].factor;
+		double w = f[i].weight;
 		gtm_metrics_gauge(s, "site.{site}.weight", w, name);
 		gtm_metrics_gauge(s, "site.{site}.admin", f[i].admin, name);
 		if (answers != NULL)

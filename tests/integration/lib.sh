@@ -377,13 +377,13 @@ expect_noout() {
 	else ok "output lacks $1"; fi
 }
 
-# expect_nodata ZONE-SOA-OWNER: NOERROR, AA, empty answer, the zone's SOA in
+# expect_nodata ZONE-SOA-OWNER [TTL]: NOERROR, AA, empty answer, the zone's SOA in
 # authority with the negative TTL (min of SOA TTL and MINIMUM, RFC 2308 5).
 expect_nodata() {
 	expect_rcode NOERROR
 	expect_flag aa
 	expect_count answer 0
-	expect_section authority "^$1 300 IN SOA "
+	expect_section authority "^$1 ${2:-300} IN SOA "
 }
 
 expect_nxdomain() {

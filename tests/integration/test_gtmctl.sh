@@ -279,7 +279,7 @@ expect_answers pb.example.com "192.0.2.101 192.0.2.102"
 t "explain for an ECS client"
 ctl explain near.example.com 127.0.0.1 --ecs "$BJ"
 expect_rc 0
-expect_out '^located +by ecs: network 198\.18\.7\.0/16 continent AS country CN subdivision BJ'
+expect_out '^located +by ecs: network 198\.18\.0\.0/16 continent AS country CN subdivision BJ'
 expect_out '^order +beijing > shanghai'
 expect_out '^beijing +bj-a +up +active +100\.0% +100 +yes'
 expect_out '^answer +NOERROR, TTL 30, ECS scope /16'

@@ -41,9 +41,9 @@ for tr in +notcp +tcp; do
 	expect_flag aa
 	expect_answer_is "api.example.com. 60 IN A 192.0.2.40"
 
-	t "service without v6 endpoints: AAAA is NODATA ($tr)"
+	t "service without v6 endpoints: AAAA is NODATA, cached no longer than the service's TTL ($tr)"
 	query $tr +norec api.example.com AAAA
-	expect_nodata example.com.
+	expect_nodata example.com. 60
 
 	t "service name with a zone record of another type ($tr)"
 	query $tr +norec api.example.com MX

@@ -7,9 +7,16 @@
 #     not split);
 #   - a fail-closed service's NODATA is cached no longer than its
 #     degraded_ttl: the SOA in authority carries that TTL, not the zone's
-#     negative TTL (300 s here).
+#     negative TTL (300 s here);
+#   - explain's ECS scope is the scope the answers carry (the served prefix
+#     tree's network, which merges neighbouring database networks with the
+#     same city order), and the database network it prints is a network.
 # No probes: sites are taken out with gtmctl drain --force.
 . "$(dirname "$0")/lib.sh"
+
+FIX=${GTM_BINDIR:-/nonexistent}/tests/geo
+[ -f "$FIX/geoip2-city.mmdb" ] || { echo "$TEST_NAME: fixture $FIX/geoip2-city.mmdb missing (build target geo_fixtures)" >&2; exit 1; }
+cp "$FIX/geoip2-city.mmdb" "$WORK/geo.mmdb"
 
 GTMCTL=${GTMCTL:-$(dirname "$GTMD")/gtmctl}
 SOCK=$WORK/gtmd.sock
@@ -25,9 +32,15 @@ sites = (
   { name = "bj-a"; city = "beijing"; },
   { name = "bj-b"; city = "beijing"; },
   { name = "sh-a"; city = "shanghai"; },
-  { name = "sz-a"; city = "shenzhen"; }
+  { name = "sz-a"; city = "shenzhen"; },
+  { name = "bj-cold"; city = "beijing"; role = "cold"; }
 );
-control = { socket = "$SOCK"; };
+geo = { databases = [ "geo.mmdb" ]; };
+control = { socket = "$SOCK"; history_file = "history.jsonl"; };
+# up while $WORK/bj-a.up exists
+checks = ( { name = "flag"; type = "exec"; command = [ "/usr/bin/test", "-f", "$WORK/bj-a.up" ];
+             interval = 0.2; timeout = 0.15; rise = 1; fall = 1; } );
+controller = { holddown = 1; failback_ramp = 0; };
 services = (
   { name = "write.example.com"; policy = "global"; master = "beijing"; ttl = 30; answer = "all";
     endpoints = (
@@ -36,11 +49,21 @@ services = (
       { site = "sh-a"; addresses = [ "192.0.2.3" ]; },
       { site = "sz-a"; addresses = [ "192.0.2.4" ]; }
     ); },
+  { name = "near.example.com"; policy = "nearest";
+    endpoints = ( { site = "bj-a"; addresses = [ "192.0.2.21" ]; },
+                  { site = "sh-a"; addresses = [ "192.0.2.23" ]; },
+                  { site = "bj-cold"; addresses = [ "192.0.2.25" ]; } ); },
+  { name = "pb.example.com"; policy = "primary-backup"; primary = "beijing"; backup = "shanghai";
+    min_capacity = 0.6;
+    endpoints = ( { site = "bj-a"; addresses = [ "192.0.2.31" ]; check = "flag"; },
+                  { site = "bj-b"; addresses = [ "192.0.2.32" ]; },
+                  { site = "sh-a"; addresses = [ "192.0.2.33" ]; } ); },
   { name = "closed.example.com"; policy = "failover"; ttl = 30; degraded_ttl = 5;
     last_resort = "closed";
     endpoints = ( { site = "sh-a"; addresses = [ "192.0.2.13" ]; } ); }
 );
 CONF
+touch "$WORK/bj-a.up"
 start_gtmd "$CONF"
 
 ctl() { "$GTMCTL" -s "$SOCK" "$@" >"$OUT" 2>&1 || fail "gtmctl $* (rc $?): $(cat "$OUT")"; }
@@ -70,10 +93,95 @@ ctl drain sh-a --force --reason test
 query closed.example.com A
 expect_rcode NOERROR
 expect_count answer 0
+"$GTMCTL" -s "$SOCK" status --json >"$OUT" 2>&1
+st=$("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print([x["state"] for x in j["services"] if x["name"]=="closed.example.com"][0])' "$OUT")
+[ "$st" = failclosed ] && ok "status: closed.example.com failclosed" || fail "status says '$st' for a fail-closed service"
+"$GTMCTL" -s "$SOCK" status >"$OUT" 2>&1
+grep -q 'closed.example.com .*fail closed: NODATA' "$OUT" && ok "status text: fail closed: NODATA" ||
+	fail "status text: $(grep closed.example.com "$OUT")"
 expect_section authority '^example\.com\. 5 IN SOA ns1\.example\.com\. hostmaster\.example\.com\. 2024010101 7200 900 1209600 300$'
 # A name of the zone that is not steered keeps the zone's negative TTL.
 query mail.example.com TXT
 expect_section authority '^example\.com\. 300 IN SOA '
 ctl undrain sh-a
+
+t "the controller fails a city over; only an operator evacuates"
+# bj-a fails: beijing keeps 50% of its capacity, under min_capacity 0.6:
+# the controller sends pb's clients to shanghai.  That is a failover, not
+# an evacuation: the log and the history say so, restore has nothing to
+# undo.
+off=$(stat -c %s "$LOG")
+rm -f "$WORK/bj-a.up"
+log_wait "$off" 'controller, city beijing, serving -> failed over' &&
+	ok "logged as a failover" || fail "no 'city beijing, serving -> failed over' in the log"
+tail -c +$((off + 1)) "$LOG" | grep -q 'serving -> evacuated' &&
+	fail "the controller's failover logged as an evacuation" || ok "not called an evacuation"
+got=$(addrs pb.example.com)
+[ "$got" = "192.0.2.33" ] && ok "pb failed over to shanghai: $got" || fail "pb answers '$got'"
+"$GTMCTL" -s "$SOCK" history --json >"$OUT" 2>&1
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); e=[x for x in j["entries"] if x.get("object")=="city"]; sys.exit(0 if e and e[-1]["op"]=="auto failover" and e[-1]["new"]=="failed over" else 1)' "$OUT" &&
+	ok "history: auto failover city beijing serving -> failed over" || fail "history: $(tail -c 600 "$OUT")"
+"$GTMCTL" -s "$SOCK" restore beijing >"$OUT" 2>&1
+grep -q 'already in service' "$OUT" && ok "restore: nothing an operator did to undo" || fail "restore: $(cat "$OUT")"
+touch "$WORK/bj-a.up"
+off=$(stat -c %s "$LOG")
+log_wait "$off" 'controller, city beijing, .*-> serving' 15 && ok "beijing back by itself" ||
+	fail "beijing did not come back"
+
+t "status WEIGHT is the weight now, the same figure as the metric site.<site>.weight"
+ctl evacuate shenzhen --force --reason test
+"$GTMCTL" -s "$SOCK" status --json >"$WORK/status.json" 2>&1
+"$GTMCTL" -s "$SOCK" stats --json >"$WORK/stats.json" 2>&1
+"$PY" - "$WORK/status.json" "$WORK/stats.json" >"$OUT" <<'PYEOF'
+import json, sys
+st = json.load(open(sys.argv[1])); m = json.load(open(sys.argv[2]))
+bad = 0
+for x in st["sites"]:
+    w = m.get("site.%s.weight" % x["name"])
+    print(x["name"], "%g" % x["weight_now"], "%g" % w if w is not None else "-", x.get("note", ""))
+    if w is None or abs(x["weight_now"] - w) > 1e-9:
+        bad += 1
+sys.exit(bad)
+PYEOF
+[ $? = 0 ] && ok "every site: status weight_now = stats site.<site>.weight" || fail "status and stats differ: $(cat "$OUT")"
+grep -q '^bj-cold 0 0 cold standby, not activated$' "$OUT" && ok "bj-cold: 0, cold standby, not activated" ||
+	fail "bj-cold: $(grep bj-cold "$OUT")"
+grep -q '^sz-a 0 0 city evacuated$' "$OUT" && ok "sz-a: 0, city evacuated" || fail "sz-a: $(grep sz-a "$OUT")"
+grep -q '^bj-a 100 100 $' "$OUT" && ok "bj-a: 100" || fail "bj-a: $(grep bj-a "$OUT")"
+ctl restore shenzhen
+
+t "status with endpoints: each endpoint's check, state, last result, latency, since"
+"$PY" - "$SOCK" >"$OUT" <<'PYEOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"cmd":"status","service":"pb.example.com","endpoints":true}\n')
+buf = b""
+while not buf.endswith(b"\n"):
+    buf += s.recv(65536)
+j = json.loads(buf)
+for e in j["endpoints"]:
+    print(e["service"], e["site"], e["address"], e["used"], e.get("check"), e.get("state"),
+          e.get("last_result"), "latency" if "latency_ms" in e else "-", "since" if "since" in e else "-")
+PYEOF
+grep -q '^pb.example.com bj-a 192.0.2.31 up flag up ' "$OUT" && ok "bj-a: checked by flag, up" || fail "bj-a: $(cat "$OUT")"
+grep -q '^pb.example.com bj-b 192.0.2.32 up None None None - -$' "$OUT" && ok "bj-b: unchecked, always up" ||
+	fail "bj-b: $(grep bj-b "$OUT")"
+[ "$(wc -l <"$OUT")" = 3 ] && ok "only pb's three endpoints" || fail "endpoints listed: $(cat "$OUT")"
+
+t "explain: the scope it prints is the scope answered"
+# 100.64.0.0/20 (the fixture's Shenzhen) and 100.64.16.0/20 (Guangzhou)
+# get the same city order (shenzhen is the nearest configured city of
+# both): one region, one /19 network in the prefix tree.
+"$GTMCTL" -s "$SOCK" explain near.example.com 127.0.0.1 --ecs 100.64.5.0/24 --json >"$OUT" 2>&1
+scope=$("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["scope"], j["answer"]["scope"], j["location"]["network"])' "$OUT")
+set -- $scope
+[ "$1" = "$2" ] && ok "explain's region scope /$1 = its answer's scope /$2" ||
+	fail "explain says scope /$1, its answer /$2"
+[ "$3" = "100.64.0.0/20" ] && ok "database network printed as a network: $3" ||
+	fail "database network printed as '$3' (expected 100.64.0.0/20)"
+dig_scope=$(dig @127.0.0.1 -p "$PORT" +norec +subnet=100.64.5.0/24 near.example.com A |
+	sed -n 's/.*CLIENT-SUBNET: [0-9.]*\/[0-9]*\/\([0-9]*\).*/\1/p')
+[ "$dig_scope" = "$1" ] && ok "the wire's scope (dig) /$dig_scope = explain's" ||
+	fail "the wire's scope /$dig_scope, explain /$1"
 
 finish

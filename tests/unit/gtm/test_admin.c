@@ -791,6 +791,61 @@ static void test_rebind(void **state)
 	free(w2);
 }
 
+/* Several objects in one action: one copy of the state, one safety check,
+ * one set of history records, all or nothing. */
+static void test_multi_target(void **state)
+{
+	world_t *w = world_new();
+	char *hf = path_in_tmp("multi-history.jsonl");
+	gtm_admin_t *a = gtm_admin_new(&w->conf, NULL, hf);
+	check_ctx_t ctx = { 0 };
+	gtm_admin_result_t res;
+	gtm_admin_action_t d = act(GTM_ADMIN_DRAIN, "bj-b");
+	d.more[d.nmore++] = "bj-a";
+	d.dry_run = true;
+	assert_int_equal(gtm_admin_apply(a, &d, T0, check_cb, &ctx, &res), 0);
+	assert_int_equal(ctx.calls, 1);          /* one check for both */
+	assert_true(res.changed);
+	assert_int_equal(json_array_size(res.changes), 2);
+	assert_non_null(strstr(res.message, "site bj-b: admin active -> drained; site bj-a: admin active -> drained"));
+	assert_true(gtm_admin_site_factor(res.preview, BJ_A, T0) == 0.0);
+	assert_true(gtm_admin_site_factor(res.preview, BJ_B, T0) == 0.0);
+	assert_true(gtm_admin_site_factor(a, BJ_A, T0) == 1.0);   /* dry run */
+	gtm_admin_result_clear(&res);
+	d.dry_run = false;
+	assert_int_equal(gtm_admin_apply(a, &d, T0, check_cb, &ctx, &res), 0);
+	assert_int_equal(ctx.calls, 2);
+	assert_int_equal(json_array_size(res.history), 2);
+	gtm_admin_result_clear(&res);
+	assert_true(gtm_admin_site_factor(a, BJ_A, T0) == 0.0 && gtm_admin_site_factor(a, BJ_B, T0) == 0.0);
+	/* An unknown or repeated name refuses the whole: nothing changes. */
+	gtm_admin_action_t u = act(GTM_ADMIN_UNDRAIN, "bj-a");
+	u.more[u.nmore++] = "nowhere";
+	char msg[512];
+	apply(a, u, T0, GTM_ENOENT, msg);
+	assert_string_equal(msg, "unknown site nowhere");
+	u.more[0] = "bj-a";
+	apply(a, u, T0, GTM_EINVAL, msg);
+	assert_string_equal(msg, "undrain: bj-a named twice");
+	assert_true(gtm_admin_site_factor(a, BJ_A, T0) == 0.0);
+	/* An error on one object (a ramp over a running ramp) keeps nothing of the others. */
+	gtm_admin_action_t r = act(GTM_ADMIN_DRAIN, "sh-dr");
+	r.ramp_ms = 30000;
+	assert_true(apply(a, r, T0, 0, NULL));
+	u = act(GTM_ADMIN_UNDRAIN, "bj-a");
+	u.more[u.nmore++] = "bj-b";
+	assert_true(apply(a, u, T0, 0, NULL));
+	gtm_admin_action_t both = act(GTM_ADMIN_DRAIN, "bj-a");
+	both.ramp_ms = 30000;
+	both.more[both.nmore++] = "sh-dr";
+	apply(a, both, T0, GTM_EINVAL, msg);
+	assert_non_null(strstr(msg, "site sh-dr is already draining"));
+	assert_true(gtm_admin_site_factor(a, BJ_A, T0) == 1.0);
+	gtm_admin_free(a);
+	free(hf);
+	free(w);
+}
+
 static void test_json_glue(void **state)
 {
 	static const struct {
@@ -802,8 +857,10 @@ static void test_json_glue(void **state)
 		{ "{\"cmd\":\"drain\",\"site\":\"bj-a\",\"ramp\":1.5}", NULL },
 		{ "{\"cmd\":\"promote\",\"city\":\"shanghai\",\"service\":\"db.example.com\"}", NULL },
 		{ "{\"cmd\":\"status\"}", "\"cmd\" is not an admin action" },
-		{ "{\"cmd\":\"drain\"}", "drain needs \"site\" (a name)" },
-		{ "{\"cmd\":\"evacuate\",\"site\":\"bj-a\"}", "evacuate needs \"city\" (a name)" },
+		{ "{\"cmd\":\"drain\"}", "drain needs \"site\" (a name or an array of names)" },
+		{ "{\"cmd\":\"evacuate\",\"site\":\"bj-a\"}", "evacuate needs \"city\" (a name or an array of names)" },
+		{ "{\"cmd\":\"drain\",\"site\":[\"bj-a\",\"bj-b\"]}", NULL },
+		{ "{\"cmd\":\"drain\",\"site\":[\"bj-a\",3]}", "drain needs \"site\" (a name or an array of names)" },
 		{ "{\"cmd\":\"drain\",\"site\":\"bj-a\",\"ramp\":\"30s\"}",
 		  "\"ramp\" is seconds (0 to 7 days), for drain only" },
 		{ "{\"cmd\":\"drain\",\"site\":\"bj-a\",\"ramp\":-1}",
@@ -983,6 +1040,7 @@ int main(void)
 		cmocka_unit_test(test_persist_names_gone),
 		cmocka_unit_test(test_rebind),
 		cmocka_unit_test(test_json_glue),
+		cmocka_unit_test(test_multi_target),
 		cmocka_unit_test(test_save_failure_keeps_change),
 		cmocka_unit_test(test_propose_adopt_replace),
 	};
