@@ -318,6 +318,7 @@ typedef struct svc_view {
 	bool *city_has;              /* the service has a site there */
 	/* the choice being built */
 	double *share;               /* [nsites] */
+	struct view_scratch *x;      /* working memory (tmp_alloc) */
 } svc_view_t;
 
 /* The memory of one service's view, reused from service to service within
@@ -335,7 +336,43 @@ typedef struct view_scratch {
 	bool *city_able;
 	double *city_cap_now;
 	bool *city_has;
+	/* The policies' working vectors of one service (tmp_alloc), reset
+	 * by view_init; what passes the block is allocated on its own and
+	 * freed at the reset. */
+	unsigned char *tmp;
+	size_t tmp_used, tmp_cap;
+	void **spill;
+	size_t nspill;
 } view_scratch_t;
+
+#define TMP_BLOCK 65536
+
+static void tmp_reset(view_scratch_t *x)
+{
+	for (size_t i = 0; i < x->nspill; i++)
+		free(x->spill[i]);
+	free(x->spill);
+	x->spill = NULL;
+	x->nspill = 0;
+	x->tmp_used = 0;
+}
+
+/* `n` zeroed bytes, aligned for doubles, valid until the next reset. */
+static void *tmp_alloc(view_scratch_t *x, size_t n)
+{
+	n = (n + 7) & ~(size_t)7;
+	if (n == 0)
+		n = 8;
+	if (x->tmp_cap - x->tmp_used < n) {
+		void *p = gtm_xcalloc(1, n);
+		x->spill = gtm_xgrow(x->spill, x->nspill, sizeof(*x->spill));
+		x->spill[x->nspill++] = p;
+		return p;
+	}
+	void *p = x->tmp + x->tmp_used;
+	x->tmp_used += n;
+	return memset(p, 0, n);
+}
 
 static void scratch_init(view_scratch_t *x, const gtm_conf_t *conf)
 {
@@ -345,6 +382,8 @@ static void scratch_init(view_scratch_t *x, const gtm_conf_t *conf)
 	x->city_able = gtm_xcalloc(nc, sizeof(*x->city_able));
 	x->city_cap_now = gtm_xcalloc(nc, sizeof(*x->city_cap_now));
 	x->city_has = gtm_xcalloc(nc, sizeof(*x->city_has));
+	x->tmp_cap = TMP_BLOCK;
+	x->tmp = gtm_xmalloc(x->tmp_cap);
 }
 
 static void scratch_reserve(view_scratch_t *x, size_t n)
@@ -384,6 +423,8 @@ static void scratch_clear(view_scratch_t *x)
 	free(x->city_able);
 	free(x->city_cap_now);
 	free(x->city_has);
+	tmp_reset(x);
+	free(x->tmp);
 }
 
 static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const bool *up, view_scratch_t *x)
@@ -393,6 +434,8 @@ static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const 
 	v->conf = conf;
 	v->svc = svc;
 	v->si = si;
+	v->x = x;
+	tmp_reset(x);
 	size_t n = svc->nendpoints ? svc->nendpoints : 1;
 	scratch_reserve(x, n);
 	v->sites = x->sites;
@@ -763,7 +806,7 @@ typedef struct group {
 static void cascade(svc_view_t *v, group_t *g, size_t n)
 {
 	double rem = 1, given = 0;
-	double *took = gtm_xcalloc(n ? n : 1, sizeof(*took));
+	double *took = tmp_alloc(v->x, (n ? n : 1) * sizeof(*took));
 	for (size_t i = 0; i < n && rem > 1e-12; i++) {
 		double sum = 0;
 		for (size_t j = 0; j < v->nsites; j++)
@@ -778,18 +821,17 @@ static void cascade(svc_view_t *v, group_t *g, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (took[i] > 0)
 			spread(v, g[i].w, took[i] / given);
-	free(took);
 }
 
 static double *wvec(const svc_view_t *v)
 {
-	return gtm_xcalloc(v->nsites ? v->nsites : 1, sizeof(double));
+	return tmp_alloc(v->x, (v->nsites ? v->nsites : 1) * sizeof(double));
 }
 
 static void plan_failover(svc_view_t *v)
 {
 	const gtm_service_t *svc = v->svc;
-	group_t *g = gtm_xcalloc(svc->norder ? svc->norder : 1, sizeof(*g));
+	group_t *g = tmp_alloc(v->x, (svc->norder ? svc->norder : 1) * sizeof(*g));
 	for (size_t i = 0; i < svc->norder; i++) {
 		g[i].w = wvec(v);
 		for (size_t j = 0; j < v->nsites; j++) {
@@ -805,9 +847,6 @@ static void plan_failover(svc_view_t *v)
 		}
 	}
 	cascade(v, g, svc->norder);
-	for (size_t i = 0; i < svc->norder; i++)
-		free(g[i].w);
-	free(g);
 }
 
 static void plan_primary_backup(svc_view_t *v)
@@ -833,8 +872,6 @@ static void plan_primary_backup(svc_view_t *v)
 	double gp = svc->primary != GTM_NO_CITY ? v->city_g[svc->primary] : 0;
 	g[0].f = gp * (has_backup ? 1.0 - svc->trickle : 1.0);
 	cascade(v, g, 2);
-	free(g[0].w);
-	free(g[1].w);
 }
 
 static uint32_t global_master(const svc_view_t *v, const gtm_admin_view_t *av)
@@ -851,7 +888,6 @@ static void plan_global(svc_view_t *v, uint32_t master)
 	if (master != GTM_NO_CITY && v->city_able[master])
 		city_group(v, master, w, false);
 	spread(v, w, 1);
-	free(w);
 }
 
 static double city_dist(const gtm_conf_t *conf, uint32_t a, uint32_t b)
@@ -888,10 +924,9 @@ static void plan_nearest_city(svc_view_t *v, uint32_t k, double *load)
 		city_group(v, k, own, false);
 	if (g >= 1) {
 		spread(v, own, 1);
-		free(own);
 		return;
 	}
-	uint32_t *rc = gtm_xcalloc(conf->ncities, sizeof(*rc));
+	uint32_t *rc = tmp_alloc(v->x, (conf->ncities ? conf->ncities : 1) * sizeof(*rc));
 	size_t nr = receivers(v, k, rc);
 	bool model = v->use_capacity && conf->cities[k].demand > 0;
 	for (size_t i = 0; i < nr && model; i++)
@@ -906,8 +941,6 @@ static void plan_nearest_city(svc_view_t *v, uint32_t k, double *load)
 			for (size_t j = 0; j < v->nsites; j++)
 				v->share[j] /= g;
 		}
-		free(rc);
-		free(own);
 		return;
 	}
 	double *w = wvec(v);
@@ -916,8 +949,8 @@ static void plan_nearest_city(svc_view_t *v, uint32_t k, double *load)
 		spread(v, w, rest);
 	} else {
 		double x = conf->cities[k].demand * rest;
-		double *spare = gtm_xcalloc(nr, sizeof(*spare));
-		double *take = gtm_xcalloc(nr, sizeof(*take));
+		double *spare = tmp_alloc(v->x, nr * sizeof(*spare));
+		double *take = tmp_alloc(v->x, nr * sizeof(*take));
 		for (size_t i = 0; i < nr; i++) {
 			double s = v->city_cap_now[rc[i]] - conf->cities[rc[i]].demand - load[rc[i]];
 			spare[i] = s > 0 ? s : 0;
@@ -942,19 +975,54 @@ static void plan_nearest_city(svc_view_t *v, uint32_t k, double *load)
 			city_group(v, rc[i], w, false);
 			spread(v, w, rest * take[i] / x);
 		}
-		free(spare);
-		free(take);
 	}
-	free(w);
-	free(rc);
-	free(own);
 }
 
 /* ------------------------------------------------------------------------ */
 /* The plan                                                                 */
 
-/* Keeps the shares built in v->share as choice `cv` and clears them. */
-static void choice_flush(svc_view_t *v, gtm_choice_view_t *cv)
+/* The memory of a decision's views: the choices of every service in one
+ * block, the shares in a few (10,000 services would otherwise cost some
+ * 250,000 small allocations per decision). */
+#define SHARE_BLOCK 4096   /* shares per block */
+
+typedef struct share_block {
+	struct share_block *next;
+	size_t used, cap;
+	gtm_share_t s[];
+} share_block_t;
+
+struct gtm_decision_mem {
+	gtm_choice_view_t *choices;   /* every service's, one block */
+	share_block_t *shares;
+};
+
+static gtm_share_t *shares_alloc(struct gtm_decision_mem *m, size_t n)
+{
+	share_block_t *b = m->shares;
+	if (b == NULL || b->cap - b->used < n) {
+		size_t cap = n > SHARE_BLOCK ? n : SHARE_BLOCK;
+		share_block_t *nb = gtm_xmalloc(sizeof(*nb) + cap * sizeof(gtm_share_t));
+		nb->used = 0;
+		nb->cap = cap;
+		if (b != NULL && cap > SHARE_BLOCK) {
+			/* a big one behind the current block */
+			nb->next = b->next;
+			b->next = nb;
+			nb->used = n;
+			return nb->s;
+		}
+		nb->next = b;
+		m->shares = b = nb;
+	}
+	gtm_share_t *r = b->s + b->used;
+	b->used += n;
+	return r;
+}
+
+/* Keeps the shares built in v->share as choice `cv` (its shares in `m`)
+ * and clears them. */
+static void choice_flush(svc_view_t *v, struct gtm_decision_mem *m, gtm_choice_view_t *cv)
 {
 	cv->n = 0;
 	double sum = 0;
@@ -967,7 +1035,7 @@ static void choice_flush(svc_view_t *v, gtm_choice_view_t *cv)
 	/* Most choices of a nearest service are empty (a city without a
 	 * site of it): those keep no memory, as the last decision is kept
 	 * for every service. */
-	cv->shares = n ? gtm_xmalloc(n * sizeof(*cv->shares)) : NULL;
+	cv->shares = n ? shares_alloc(m, n) : NULL;
 	for (size_t j = 0; j < v->nsites && n; j++)
 		if (v->share[j] > 1e-9)
 			cv->shares[cv->n++] = (gtm_share_t){ v->sites[j].site, v->share[j] / sum };
@@ -977,7 +1045,11 @@ static void choice_flush(svc_view_t *v, gtm_choice_view_t *cv)
 /* Writes choice `cv` into the plan (the service is shaped with its TTL). */
 static void choice_emit(const svc_view_t *v, dns_plan_t *p, uint16_t choice, const gtm_choice_view_t *cv)
 {
-	dns_plan_site_t *pick = gtm_xcalloc(cv->n ? cv->n : 1, sizeof(*pick));
+	/* A choice that does not serve is the plan's shared empty one
+	 * already (dns_plan_service_init). */
+	if (cv->n == 0)
+		return;
+	dns_plan_site_t *pick = tmp_alloc(v->x, cv->n * sizeof(*pick));
 	for (size_t i = 0; i < cv->n; i++) {
 		const svc_site_t *s = NULL;
 		for (size_t j = 0; j < v->nsites && !s; j++)
@@ -992,7 +1064,6 @@ static void choice_emit(const svc_view_t *v, dns_plan_t *p, uint16_t choice, con
 		};
 	}
 	dns_plan_choice_set(p, v->si, choice, pick, cv->n);
-	free(pick);
 }
 
 /* The last resort: every endpoint of every site that is not cold (of every
@@ -1003,7 +1074,7 @@ static void choice_emit(const svc_view_t *v, dns_plan_t *p, uint16_t choice, con
 static void plan_last_resort(svc_view_t *v, dns_plan_t *p, uint32_t master)
 {
 	const gtm_service_t *svc = v->svc;
-	dns_plan_site_t *pick = gtm_xcalloc(v->nsites ? v->nsites : 1, sizeof(*pick));
+	dns_plan_site_t *pick = tmp_alloc(v->x, (v->nsites ? v->nsites : 1) * sizeof(*pick));
 	size_t n = 0;
 	if (svc->last_resort == GTM_LAST_RESORT_ADDRESS) {
 		pick[n++] = (dns_plan_site_t){
@@ -1038,7 +1109,6 @@ static void plan_last_resort(svc_view_t *v, dns_plan_t *p, uint32_t master)
 		}
 	}
 	dns_plan_choice_set(p, v->si, DNS_PLAN_FALLBACK, pick, n);
-	free(pick);
 }
 
 static bool service_degraded(const svc_view_t *v)
@@ -1077,6 +1147,12 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 	view_scratch_t scratch;
 	scratch_init(&scratch, conf);
 	uint32_t degraded = 0, last = 0;
+	struct gtm_decision_mem *mem = d->mem = gtm_xcalloc(1, sizeof(*mem));
+	size_t nch = 0;
+	for (size_t i = 0; i < conf->nservices; i++)
+		nch += conf->services[i].policy == GTM_POLICY_NEAREST ? conf->ncities : 1;
+	mem->choices = gtm_xcalloc(nch ? nch : 1, sizeof(*mem->choices));
+	nch = 0;
 
 	for (size_t i = 0; i < conf->nservices; i++) {
 		const gtm_service_t *svc = &conf->services[i];
@@ -1091,32 +1167,32 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 		uint8_t flags = svc->answer == GTM_ANSWER_ALL ? DNS_PLAN_ALL : 0;
 		bool geo = svc->policy == GTM_POLICY_NEAREST;
 		sv->nchoices = geo ? (uint16_t)conf->ncities : 1;
-		sv->choices = gtm_xcalloc(sv->nchoices ? sv->nchoices : 1, sizeof(*sv->choices));
+		sv->choices = mem->choices + nch;
+		nch += sv->nchoices;
 		sv->master = GTM_NO_CITY;
 		bool serving = false;
 		switch (svc->policy) {
 		case GTM_POLICY_NEAREST: {
-			double *load = gtm_xcalloc(conf->ncities ? conf->ncities : 1, sizeof(*load));
+			double *load = tmp_alloc(&scratch, (conf->ncities ? conf->ncities : 1) * sizeof(*load));
 			for (uint32_t k = 0; k < conf->ncities; k++) {
 				if (v.city_has[k])
 					plan_nearest_city(&v, k, load);
-				choice_flush(&v, &sv->choices[k]);
+				choice_flush(&v, mem, &sv->choices[k]);
 			}
-			free(load);
 			break;
 		}
 		case GTM_POLICY_FAILOVER:
 			plan_failover(&v);
-			choice_flush(&v, &sv->choices[0]);
+			choice_flush(&v, mem, &sv->choices[0]);
 			break;
 		case GTM_POLICY_PRIMARY_BACKUP:
 			plan_primary_backup(&v);
-			choice_flush(&v, &sv->choices[0]);
+			choice_flush(&v, mem, &sv->choices[0]);
 			break;
 		case GTM_POLICY_GLOBAL:
 			sv->master = global_master(&v, av);
 			plan_global(&v, sv->master);
-			choice_flush(&v, &sv->choices[0]);
+			choice_flush(&v, mem, &sv->choices[0]);
 			break;
 		}
 		for (uint16_t k = 0; k < sv->nchoices; k++)
@@ -1212,15 +1288,28 @@ gtm_decision_t *gtm_controller_preview_views(const gtm_controller_t *c, const gt
 	return compute((gtm_controller_t *)c, health, admin, now, NULL, false);
 }
 
+gtm_decision_t *gtm_decision_ref(gtm_decision_t *d)
+{
+	d->refs++;
+	return d;
+}
+
 void gtm_decision_free(gtm_decision_t *d)
 {
 	if (d == NULL)
 		return;
+	if (d->refs > 0) {
+		d->refs--;
+		return;
+	}
 	dns_plan_free(d->plan);
-	for (size_t i = 0; i < d->nservices; i++) {
-		for (uint16_t k = 0; k < d->services[i].nchoices; k++)
-			free(d->services[i].choices[k].shares);
-		free(d->services[i].choices);
+	if (d->mem != NULL) {
+		for (share_block_t *b = d->mem->shares, *next; b != NULL; b = next) {
+			next = b->next;
+			free(b);
+		}
+		free(d->mem->choices);
+		free(d->mem);
 	}
 	free(d->services);
 	free(d->failopen);

@@ -181,9 +181,14 @@ typedef struct gtm_decision {
 	gtm_ctl_event_t *events;   /* update only: the automatic changes it made */
 	size_t nevents;
 	uint64_t next_due;         /* when a hold-down or failback step is next due; 0 none */
+	unsigned refs;             /* references beyond the first (gtm_decision_ref) */
+	struct gtm_decision_mem *mem;  /* private: the blocks the views live in */
 } gtm_decision_t;
 
+/* Drops one reference; the last one frees.  NULL is a no-op. */
 void gtm_decision_free(gtm_decision_t *d);
+/* Adds a reference (control thread); returns d. */
+gtm_decision_t *gtm_decision_ref(gtm_decision_t *d);
 
 /* The view of conf->services[svc]'s site `site`, or NULL.  O(the
  * service's sites). */
