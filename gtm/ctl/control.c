@@ -19,6 +19,17 @@
 #include "gtm/ctl/ctl.h"
 #include "gtm/ctl/ctlcmd.h"
 
+/* What a decision was computed from: the admin view and every endpoint's
+ * health.  Another computation with equal inputs, before the decision's
+ * next_due, gives the same decision (the controller's memory moves only
+ * at a publish), so the control commands share it instead of planning
+ * 10,000 services again (gtm_control_views). */
+typedef struct inputs {
+	gtm_admin_view_t *view;       /* owned; NULL: nothing kept */
+	bool *up;                     /* [endpoints of every service], flat */
+	size_t nup;
+} inputs_t;
+
 struct gtm_control {
 	struct event_base *base;
 	const gtm_conf_t *conf;
@@ -34,6 +45,9 @@ struct gtm_control {
 	struct event *timer;
 	struct event *reopen;         /* deferred socket change after a reload */
 	gtm_decision_t *last;         /* behind the snapshot served now */
+	inputs_t last_in;             /* what it was computed from */
+	gtm_decision_t *pv;           /* the last preview (views only), until a publish */
+	inputs_t pv_in;
 	dns_snapshot_t *snap;
 	bool publishing;
 	struct gtm_siteans *siteans;  /* borrowed; NULL: no measured shares */
@@ -48,6 +62,8 @@ void gtm_control_gen_rebind(void *arg, gtm_gen_t *next, const gtm_remap_t *map)
 }
 
 static void ctl_reconcile(evutil_socket_t fd, short what, void *arg);
+static void inputs_clear(inputs_t *in);
+static void previews_drop(gtm_control_t *c);
 
 /* A publish builds the new plan while the old one still serves, then
  * frees the old: tens of MB at 10,000 services that malloc keeps unless
@@ -167,6 +183,8 @@ void gtm_control_rebind(gtm_control_t *c, const gtm_gen_t *gen, const gtm_remap_
 	/* The last decision's indices are the old configuration's. */
 	gtm_decision_free(c->last);
 	c->last = NULL;
+	inputs_clear(&c->last_in);
+	previews_drop(c);
 	if (!str_same(conf->control.state_file, c->state_file) ||
 	    !str_same(conf->control.history_file, c->history_file)) {
 		/* The state in memory moves to the new files; nothing is read
@@ -235,6 +253,8 @@ void gtm_control_free(gtm_control_t *c)
 	if (c->reopen)
 		event_free(c->reopen);
 	gtm_decision_free(c->last);
+	inputs_clear(&c->last_in);
+	previews_drop(c);
 	gtm_controller_free(c->controller);
 	gtm_admin_free(c->admin);
 	free(c->ctl_path);
@@ -264,6 +284,90 @@ void gtm_control_stats(const gtm_control_t *c, gtm_controller_stats_t *out)
 static const gtm_health_t *health_table(const gtm_control_t *c)
 {
 	return c->health ? gtm_health_mon_table(c->health) : NULL;
+}
+
+static void inputs_clear(inputs_t *in)
+{
+	gtm_admin_view_free(in->view);
+	free(in->up);
+	memset(in, 0, sizeof(*in));
+}
+
+/* Keeps `v` (takes ownership) and a copy of the health now. */
+static void inputs_keep(const gtm_control_t *c, inputs_t *in, gtm_admin_view_t *v)
+{
+	inputs_clear(in);
+	const gtm_conf_t *conf = c->conf;
+	const gtm_health_t *h = health_table(c);
+	size_t n = 0;
+	for (size_t i = 0; i < conf->nservices; i++)
+		n += conf->services[i].nendpoints;
+	in->view = v;
+	in->nup = n;
+	in->up = gtm_xmalloc(n ? n : 1);
+	size_t at = 0;
+	for (size_t i = 0; i < conf->nservices; i++) {
+		const bool *row = h && h->up ? h->up[i] : NULL;
+		for (size_t j = 0; j < conf->services[i].nendpoints; j++)
+			in->up[at++] = row ? row[j] : true;
+	}
+}
+
+static bool view_eq(const gtm_admin_view_t *a, const gtm_admin_view_t *b)
+{
+	return a->nsites == b->nsites && a->ncities == b->ncities && a->nservices == b->nservices &&
+	       memcmp(a->factor, b->factor, a->nsites * sizeof(*a->factor)) == 0 &&
+	       memcmp(a->activated, b->activated, a->nsites * sizeof(*a->activated)) == 0 &&
+	       memcmp(a->evacuated, b->evacuated, a->ncities * sizeof(*a->evacuated)) == 0 &&
+	       memcmp(a->master, b->master, a->nservices * sizeof(*a->master)) == 0;
+}
+
+/* Whether decision `d`, computed from `in`, is what `v` and the health of
+ * now give at `now`. */
+static bool inputs_match(const gtm_control_t *c, const gtm_decision_t *d, const inputs_t *in,
+                         const gtm_admin_view_t *v, uint64_t now)
+{
+	if (d == NULL || in->view == NULL || (d->next_due != 0 && now >= d->next_due) || !view_eq(in->view, v))
+		return false;
+	const gtm_conf_t *conf = c->conf;
+	const gtm_health_t *h = health_table(c);
+	size_t at = 0;
+	for (size_t i = 0; i < conf->nservices; i++) {
+		const bool *row = h && h->up ? h->up[i] : NULL;
+		size_t n = conf->services[i].nendpoints;
+		if (at + n > in->nup)
+			return false;
+		if (row ? memcmp(row, in->up + at, n * sizeof(*row)) != 0 : memchr(in->up + at, 0, n) != NULL)
+			return false;
+		at += n;
+	}
+	return at == in->nup;
+}
+
+gtm_decision_t *gtm_control_views(gtm_control_t *c, const gtm_admin_t *a, uint64_t admin_now, uint64_t now)
+{
+	gtm_admin_view_t *v = gtm_admin_view_new(a, admin_now);
+	if (inputs_match(c, c->last, &c->last_in, v, now)) {
+		gtm_admin_view_free(v);
+		return gtm_decision_ref(c->last);
+	}
+	if (inputs_match(c, c->pv, &c->pv_in, v, now)) {
+		gtm_admin_view_free(v);
+		return gtm_decision_ref(c->pv);
+	}
+	gtm_decision_t *d = gtm_controller_preview_views(c->controller, health_table(c), v, now);
+	gtm_decision_free(c->pv);
+	c->pv = gtm_decision_ref(d);
+	inputs_keep(c, &c->pv_in, v);
+	return d;
+}
+
+/* The previews were made with the memory before this publish. */
+static void previews_drop(gtm_control_t *c)
+{
+	gtm_decision_free(c->pv);
+	c->pv = NULL;
+	inputs_clear(&c->pv_in);
 }
 
 gtm_decision_t *gtm_control_preview(const gtm_control_t *c, const gtm_admin_t *a, uint64_t now)
@@ -500,12 +604,13 @@ static void events_record(gtm_control_t *c, const gtm_decision_t *d, uint64_t pu
 /* ------------------------------------------------------------------------ */
 /* Publish                                                                  */
 
-static gtm_decision_t *decide(gtm_control_t *c, uint64_t now, uint64_t *admin_due)
+static gtm_decision_t *decide(gtm_control_t *c, uint64_t now, uint64_t *admin_due, gtm_admin_view_t **view)
 {
 	gtm_admin_view_t *v = gtm_admin_view_new(c->admin, now);
 	gtm_decision_t *d = gtm_controller_update(c->controller, health_table(c), v, now);
 	*admin_due = v->next_due;
-	gtm_admin_view_free(v);
+	gtm_admin_view_free(*view);
+	*view = v;
 	return d;
 }
 
@@ -529,7 +634,8 @@ dns_snapshot_t *gtm_control_publish(gtm_control_t *c)
 	 * drained all the same, and every node would otherwise write it. */
 	if (c->cluster == NULL)
 		gtm_admin_settle(c->admin, now);
-	gtm_decision_t *d = decide(c, now, &admin_due);
+	gtm_admin_view_t *view = NULL;
+	gtm_decision_t *d = decide(c, now, &admin_due, &view);
 	/* What the controller wants done through the admin state; then the
 	 * plan once more with it (at most twice: the second pass changes
 	 * nothing the first did not already ask for). */
@@ -538,7 +644,7 @@ dns_snapshot_t *gtm_control_publish(gtm_control_t *c)
 		again |= ramps_guard(c, d, now);
 		if (!again)
 			break;
-		gtm_decision_t *d2 = decide(c, now, &admin_due);
+		gtm_decision_t *d2 = decide(c, now, &admin_due, &view);
 		events_merge(d2, d);
 		gtm_decision_free(d);
 		d = d2;
@@ -557,6 +663,8 @@ dns_snapshot_t *gtm_control_publish(gtm_control_t *c)
 	events_record(c, d, published);
 	gtm_decision_free(c->last);
 	c->last = d;
+	inputs_keep(c, &c->last_in, view);
+	previews_drop(c);
 
 	/* One timer for the next ramp step or hold-down expiry. */
 	uint64_t next = d->next_due;

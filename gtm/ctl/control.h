@@ -110,6 +110,19 @@ const gtm_decision_t *gtm_control_decision(const gtm_control_t *c);
 /* The snapshot served now (NULL before the first publish). */
 const dns_snapshot_t *gtm_control_snapshot(const gtm_control_t *c);
 const gtm_control_hooks_t *gtm_control_hooks(const gtm_control_t *c);
+/*
+ * The views (d->plan NULL) for the admin state `a` seen at `admin_now`
+ * (GTM_ADMIN_END: where its ramps end), with the health of now, at `now`,
+ * memory untouched.  When the decision behind the snapshot served now, or
+ * the last preview since it, was computed from the same admin view and
+ * health and nothing in it is due before `now`, that one is shared (the
+ * same computation would give it again); else computed, and kept as the
+ * last preview until the next publish.  A drain's preview, its safety
+ * check and its answers' before and after are so one computation, not
+ * one each.  Caller frees (gtm_decision_free drops one reference).
+ */
+gtm_decision_t *gtm_control_views(gtm_control_t *c, const gtm_admin_t *a, uint64_t admin_now, uint64_t now);
+
 /* The controller's plan for the admin state `a` at `now`, with the health
  * of now, memory untouched.  Caller frees. */
 gtm_decision_t *gtm_control_preview(const gtm_control_t *c, const gtm_admin_t *a, uint64_t now);

@@ -168,12 +168,7 @@ void gtm_ctlcmd_add_answers(json_t *reply, const gtm_conf_t *conf, const gtm_dec
 gtm_decision_t *gtm_ctlcmd_preview_at(gtm_control_t *c, const gtm_admin_t *a, uint64_t admin_now,
                                   uint64_t now)
 {
-	gtm_admin_view_t *v = gtm_admin_view_new(a, admin_now);
-	gtm_health_mon_t *h = gtm_control_health(c);
-	gtm_decision_t *d = gtm_controller_preview_views(gtm_control_controller(c),
-	                                                 h ? gtm_health_mon_table(h) : NULL, v, now);
-	gtm_admin_view_free(v);
-	return d;
+	return gtm_control_views(c, a, admin_now, now);
 }
 
 void gtm_ctlcmd_register(gtm_ctl_t *ctl, gtm_control_t *c)
