@@ -421,10 +421,19 @@ static void print_history(const json_t *r)
 	size_t i;
 	json_t *e;
 	if (json_array_size(entries) == 0) {
-		printf("no history\n");
+		if (json_is_false(json_object_get(r, "recorded")))
+			printf("no history: none is recorded (set control.history_file in gtm.conf, then reload)\n");
+		else
+			printf("no history\n");
 		return;
 	}
-	printf("%-19s %-10s %-10s %-30s %-22s %s\n", "TIME", "BY", "ACTION", "OBJECT", "CHANGE", "REASON");
+	/* ACTION as wide as its longest word, so that it never runs into OBJECT. */
+	int aw = 10;
+	json_array_foreach(entries, i, e) {
+		int l = (int)strlen(str(e, "op", "?"));
+		aw = l > aw ? l : aw;
+	}
+	printf("%-19s %-10s %-*s %-30s %-22s %s\n", "TIME", "BY", aw, "ACTION", "OBJECT", "CHANGE", "REASON");
 	json_array_foreach(entries, i, e) {
 		char obj[128], change[128], by[64];
 		snprintf(obj, sizeof(obj), "%s %s%s%s", str(e, "object", "?"), str(e, "name", "?"),
@@ -448,8 +457,8 @@ static void print_history(const json_t *r)
 			snprintf(extra + l, sizeof(extra) - l, " [detected in %g ms, published in %g ms]",
 			         num(e, "detect_ms", 0), num(e, "publish_ms", 0));
 		}
-		printf("%-19s %-10s %-10s %-30s %-22s %s%s\n", fmt_time(num(e, "time", 0), t, sizeof(t)),
-		       by, str(e, "op", "?"), obj, change, str(e, "reason", ""), extra);
+		printf("%-19s %-10s %-*s %-30s %-22s %s%s\n", fmt_time(num(e, "time", 0), t, sizeof(t)),
+		       by, aw, str(e, "op", "?"), obj, change, str(e, "reason", ""), extra);
 	}
 }
 
@@ -541,7 +550,7 @@ static void print_flat(const char *prefix, const json_t *v)
 		}
 		return;
 	}
-	char *s = xdumps(v, JSON_ENCODE_ANY);
+	char *s = xdumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	printf("%-48s %s\n", prefix ? prefix : "", s);
 	free(s);
 }
@@ -710,6 +719,10 @@ int main(int argc, char **argv)
 			json_array_foreach(rs, i, v)
 				if (json_is_string(v))
 					printf("warning: %s\n", json_string_value(v));
+			/* the configuration's warnings, already "file:line: warning: ..." */
+			json_array_foreach(json_object_get(reply, "warnings"), i, v)
+				if (json_is_string(v))
+					printf("%s\n", json_string_value(v));
 		}
 		json_decref(reply);
 	} else {

@@ -2,6 +2,7 @@
  * Control protocol pieces shared by gtmd and gtmctl: reply builders,
  * durations, and gtmctl's command line.  See ctl_proto.h.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <getopt.h>
 #include <math.h>
@@ -256,6 +257,57 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return true;
 }
 
+/* An IPv4 or IPv6 address; its family, or 0. */
+static int addr_family(const char *s, unsigned char *bytes)
+{
+	if (inet_pton(AF_INET, s, bytes) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, bytes) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+/* --ecs SUBNET: ADDR/LEN (or ADDR alone: one host) with no bit set past the
+ * prefix, as a resolver sends it (RFC 7871 6).  False with `err` filled. */
+static bool ecs_check(const char *v, char *err, size_t errlen)
+{
+	char buf[64];
+	unsigned char a[16] = { 0 };
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
+	snprintf(buf, sizeof(buf), "%s", v);
+	char *slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	int fam = addr_family(buf, a);
+	if (fam == 0)
+		goto bad;
+	unsigned long max = fam == AF_INET ? 32 : 128, plen = max;
+	if (slash) {
+		char *end;
+		if (!isdigit((unsigned char)slash[1]) || (plen = strtoul(slash + 1, &end, 10), *end) || plen > max) {
+			snprintf(err, errlen, "--ecs: prefix length of %s must be 0 to %lu", v, max);
+			return false;
+		}
+	}
+	for (unsigned long b = plen; b < max; b++)
+		if (a[b / 8] & (0x80u >> (b % 8))) {
+			unsigned char m[16] = { 0 };
+			char net[INET6_ADDRSTRLEN];
+			memcpy(m, a, sizeof(m));
+			for (unsigned long c = plen; c < max; c++)
+				m[c / 8] &= (unsigned char)~(0x80u >> (c % 8));
+			inet_ntop(fam, m, net, sizeof(net));
+			snprintf(err, errlen, "--ecs: %s has host bits set after the /%lu prefix (did you mean %s/%lu?)",
+			         v, plen, net, plen);
+			return false;
+		}
+	return true;
+bad:
+	snprintf(err, errlen, "--ecs: not a subnet: %s (say 198.51.100.0/24 or 2001:db8::/56)", v);
+	return false;
+}
+
 void gtm_cli_clear(gtm_cli_t *cli)
 {
 	json_decref(cli->request);
@@ -285,8 +337,13 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 		case 't': {
 			char *end;
 			cli->timeout_s = strtod(optarg, &end);
-			if (*end || !(cli->timeout_s > 0) || cli->timeout_s > 86400) {
+			if (end == optarg || *end || cli->timeout_s != cli->timeout_s) {
 				snprintf(err, errlen, "--timeout: not a number of seconds: %s", optarg);
+				return GTM_EINVAL;
+			}
+			if (!(cli->timeout_s > 0) || cli->timeout_s > 86400) {
+				snprintf(err, errlen, "--timeout: %s seconds is out of range (more than 0, at most 86400)",
+				         optarg);
 				return GTM_EINVAL;
 			}
 			break;
@@ -369,8 +426,13 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	if (nops != want) {
 		static const char *const what[] = { "no argument", "a SITE", "a CITY",
 		                                    "NAME CLIENT-IP" };
-		snprintf(err, errlen, "%s takes %s%s%s", cmd->name, what[cmd->args],
-		         nops > want ? "; extra: " : "", nops > want ? ops[want] : "");
+		if (nops < want)
+			snprintf(err, errlen, "%s takes %s", cmd->name, what[cmd->args]);
+		else if (want == 0)
+			snprintf(err, errlen, "%s takes no argument (unexpected '%s')%s", cmd->name, ops[0],
+			         strcmp(cmd->name, "status") == 0 ? "; for one service or site: --service NAME, --site NAME" : "");
+		else
+			snprintf(err, errlen, "%s takes %s (unexpected '%s')", cmd->name, what[cmd->args], ops[want]);
 		return GTM_EINVAL;
 	}
 	unsigned bad = given & ~cmd->opts;
@@ -381,13 +443,25 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 				return GTM_EINVAL;
 			}
 	}
+	/* Without a ramp the drain is immediate: there is nothing to wait for,
+	 * and a silently dropped option misleads as much as a wrong one. */
 	if (cli->wait && !have_ramp) {
-		/* Waiting for an immediate drain is harmless but pointless. */
-		cli->wait = false;
+		snprintf(err, errlen, "--wait needs --ramp");
+		return GTM_EINVAL;
 	}
 	if (steps && !have_ramp) {
 		snprintf(err, errlen, "--steps needs --ramp");
 		return GTM_EINVAL;
+	}
+
+	if (cmd->args == ARG_EXPLAIN) {
+		unsigned char a[16];
+		if (addr_family(ops[1], a) == 0) {
+			snprintf(err, errlen, "explain: CLIENT-IP '%s' is not an IPv4 or IPv6 address", ops[1]);
+			return GTM_EINVAL;
+		}
+		if (ecs && !ecs_check(ecs, err, errlen))
+			return GTM_EINVAL;
 	}
 
 	json_t *req = json_object();
