@@ -277,6 +277,43 @@ static void print_changes(const json_t *reply)
 
 static void print_cluster(const json_t *r);
 
+/* status --endpoints: one line per endpoint.  USED is what the answers
+ * use (the observers' vote in a cluster); STATE this node's own probes. */
+static void print_endpoints(const json_t *r)
+{
+	json_t *eps = json_object_get(r, "endpoints");
+	if (!json_is_array(eps))
+		return;
+	size_t i;
+	json_t *e;
+	printf("\n%-24s %-10s %-16s %-8s %-5s %-8s %-12s %8s %9s  %s\n", "SERVICE", "SITE", "ADDRESS",
+	       "CHECK", "USED", "STATE", "LAST RESULT", "LATENCY", "FOR", "OBSERVERS");
+	json_array_foreach(eps, i, e) {
+		char lat[32] = "-", age[32] = "-", obs[256] = "";
+		if (json_is_number(json_object_get(e, "latency_ms")))
+			snprintf(lat, sizeof(lat), "%.0f ms", num(e, "latency_ms", 0));
+		if (json_is_number(json_object_get(e, "for_ms"))) {
+			double sec = num(e, "for_ms", 0) / 1000.0;
+			if (sec < 120)
+				snprintf(age, sizeof(age), "%.0f s", sec);
+			else if (sec < 7200)
+				snprintf(age, sizeof(age), "%.0f min", sec / 60);
+			else
+				snprintf(age, sizeof(age), "%.1f h", sec / 3600);
+		}
+		const char *k;
+		json_t *v;
+		size_t l = 0;
+		json_object_foreach(json_object_get(e, "observers"), k, v)
+			if (l < sizeof(obs))
+				l += (size_t)snprintf(obs + l, sizeof(obs) - l, "%s%s %s", l ? ", " : "", k,
+				                      json_is_string(v) ? json_string_value(v) : "?");
+		printf("%-24s %-10s %-16s %-8s %-5s %-8s %-12s %8s %9s  %s\n", str(e, "service", "?"),
+		       str(e, "site", "?"), str(e, "address", "?"), str(e, "check", "(none)"), str(e, "used", "?"),
+		       str(e, "state", "-"), str(e, "last_result", "-"), lat, age, obs);
+	}
+}
+
 static void print_status(const json_t *r)
 {
 	char t[64], w[32], s[32], m1[32];
@@ -362,6 +399,7 @@ static void print_status(const json_t *r)
 		}
 		printf("\n");
 	}
+	print_endpoints(r);
 	print_cluster(r);
 }
 

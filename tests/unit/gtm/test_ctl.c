@@ -592,7 +592,15 @@ static void test_cli(void **state)
 		{ "", NULL, "no command (gtmctl --help lists them)" },
 		{ "launch", NULL, "unknown command launch (gtmctl --help lists them)" },
 		{ "drain", NULL, "drain takes a SITE" },
-		{ "drain a b", NULL, "drain takes a SITE (unexpected 'b')" },
+		{ "drain bj-a bj-b --ramp 1m", "{\"cmd\":\"drain\",\"dry_run\":false,\"force\":false,\"ramp\":60,"
+		  "\"site\":[\"bj-a\",\"bj-b\"]}", NULL },
+		{ "evacuate beijing shanghai -n", "{\"city\":[\"beijing\",\"shanghai\"],\"cmd\":\"evacuate\","
+		  "\"dry_run\":true,\"force\":false}", NULL },
+		{ "status --endpoints --service www.example.com", "{\"cmd\":\"status\",\"endpoints\":true,"
+		  "\"service\":\"www.example.com\"}", NULL },
+		{ "promote a b", NULL, "promote takes a CITY (unexpected 'b')" },
+		{ "drain a b --ramp 1m --wait", NULL, "--wait follows one site's ramp (name one SITE)" },
+		{ "drain bj-a --endpoints", NULL, "--endpoints does not apply to drain" },
 		{ "status extra", NULL, "status takes no argument (unexpected 'extra'); for one service or site: "
 		  "--service NAME, --site NAME" },
 		{ "stats extra", NULL, "stats takes no argument (unexpected 'extra')" },
