@@ -99,22 +99,58 @@ char *gtm_xasprintf(const char *fmt, ...)
 	return p;
 }
 
+static void diag_push(gtm_diag_t *d, char *full, bool warn)
+{
+	d->msgs = gtm_xgrow(d->msgs, d->count, sizeof(*d->msgs));
+	d->warn = gtm_xgrow(d->warn, d->count, sizeof(*d->warn));
+	d->msgs[d->count] = full;
+	d->warn[d->count++] = warn;
+	d->nwarn += warn;
+}
+
+static void diag_vadd(gtm_diag_t *d, bool warn, const char *file, int line, const char *fmt, va_list ap)
+{
+	char *msg = vxasprintf(fmt, ap);
+	const char *sev = warn ? "warning: " : "";
+	char *full;
+	if (file == NULL && !warn)
+		full = msg;
+	else {
+		if (file == NULL)
+			full = gtm_xasprintf("%s%s", sev, msg);
+		else if (line > 0)
+			full = gtm_xasprintf("%s:%d: %s%s", file, line, sev, msg);
+		else
+			full = gtm_xasprintf("%s: %s%s", file, sev, msg);
+		free(msg);
+	}
+	diag_push(d, full, warn);
+}
+
 void gtm_diag_add(gtm_diag_t *d, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = vxasprintf(fmt, ap);
+	diag_vadd(d, false, file, line, fmt, ap);
 	va_end(ap);
-	char *full;
-	if (file == NULL)
-		full = msg;
-	else {
-		full = line > 0 ? gtm_xasprintf("%s:%d: %s", file, line, msg)
-		                : gtm_xasprintf("%s: %s", file, msg);
-		free(msg);
-	}
-	d->msgs = gtm_xgrow(d->msgs, d->count, sizeof(*d->msgs));
-	d->msgs[d->count++] = full;
+}
+
+void gtm_diag_warn(gtm_diag_t *d, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	diag_vadd(d, true, file, line, fmt, ap);
+	va_end(ap);
+}
+
+void gtm_diag_copy(gtm_diag_t *to, const gtm_diag_t *from, size_t i)
+{
+	diag_push(to, gtm_xstrdup(from->msgs[i]), from->warn && from->warn[i]);
+}
+
+size_t gtm_diag_errors(const gtm_diag_t *d)
+{
+	return d->count - d->nwarn;
 }
 
 void gtm_diag_clear(gtm_diag_t *d)
@@ -122,8 +158,11 @@ void gtm_diag_clear(gtm_diag_t *d)
 	for (size_t i = 0; i < d->count; i++)
 		free(d->msgs[i]);
 	free(d->msgs);
+	free(d->warn);
 	d->msgs = NULL;
+	d->warn = NULL;
 	d->count = 0;
+	d->nwarn = 0;
 }
 
 static bool use_syslog;

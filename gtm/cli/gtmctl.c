@@ -277,6 +277,43 @@ static void print_changes(const json_t *reply)
 
 static void print_cluster(const json_t *r);
 
+/* status --endpoints: one line per endpoint.  USED is what the answers
+ * use (the observers' vote in a cluster); STATE this node's own probes. */
+static void print_endpoints(const json_t *r)
+{
+	json_t *eps = json_object_get(r, "endpoints");
+	if (!json_is_array(eps))
+		return;
+	size_t i;
+	json_t *e;
+	printf("\n%-24s %-10s %-16s %-8s %-5s %-8s %-12s %8s %9s  %s\n", "SERVICE", "SITE", "ADDRESS",
+	       "CHECK", "USED", "STATE", "LAST RESULT", "LATENCY", "FOR", "OBSERVERS");
+	json_array_foreach(eps, i, e) {
+		char lat[32] = "-", age[32] = "-", obs[256] = "";
+		if (json_is_number(json_object_get(e, "latency_ms")))
+			snprintf(lat, sizeof(lat), "%.0f ms", num(e, "latency_ms", 0));
+		if (json_is_number(json_object_get(e, "for_ms"))) {
+			double sec = num(e, "for_ms", 0) / 1000.0;
+			if (sec < 120)
+				snprintf(age, sizeof(age), "%.0f s", sec);
+			else if (sec < 7200)
+				snprintf(age, sizeof(age), "%.0f min", sec / 60);
+			else
+				snprintf(age, sizeof(age), "%.1f h", sec / 3600);
+		}
+		const char *k;
+		json_t *v;
+		size_t l = 0;
+		json_object_foreach(json_object_get(e, "observers"), k, v)
+			if (l < sizeof(obs))
+				l += (size_t)snprintf(obs + l, sizeof(obs) - l, "%s%s %s", l ? ", " : "", k,
+				                      json_is_string(v) ? json_string_value(v) : "?");
+		printf("%-24s %-10s %-16s %-8s %-5s %-8s %-12s %8s %9s  %s\n", str(e, "service", "?"),
+		       str(e, "site", "?"), str(e, "address", "?"), str(e, "check", "(none)"), str(e, "used", "?"),
+		       str(e, "state", "-"), str(e, "last_result", "-"), lat, age, obs);
+	}
+}
+
 static void print_status(const json_t *r)
 {
 	char t[64], w[32], s[32], m1[32];
@@ -362,6 +399,7 @@ static void print_status(const json_t *r)
 		}
 		printf("\n");
 	}
+	print_endpoints(r);
 	print_cluster(r);
 }
 
@@ -421,10 +459,19 @@ static void print_history(const json_t *r)
 	size_t i;
 	json_t *e;
 	if (json_array_size(entries) == 0) {
-		printf("no history\n");
+		if (json_is_false(json_object_get(r, "recorded")))
+			printf("no history: none is recorded (set control.history_file in gtm.conf, then reload)\n");
+		else
+			printf("no history\n");
 		return;
 	}
-	printf("%-19s %-10s %-10s %-30s %-22s %s\n", "TIME", "BY", "ACTION", "OBJECT", "CHANGE", "REASON");
+	/* ACTION as wide as its longest word, so that it never runs into OBJECT. */
+	int aw = 10;
+	json_array_foreach(entries, i, e) {
+		int l = (int)strlen(str(e, "op", "?"));
+		aw = l > aw ? l : aw;
+	}
+	printf("%-19s %-10s %-*s %-30s %-22s %s\n", "TIME", "BY", aw, "ACTION", "OBJECT", "CHANGE", "REASON");
 	json_array_foreach(entries, i, e) {
 		char obj[128], change[128], by[64];
 		snprintf(obj, sizeof(obj), "%s %s%s%s", str(e, "object", "?"), str(e, "name", "?"),
@@ -448,8 +495,8 @@ static void print_history(const json_t *r)
 			snprintf(extra + l, sizeof(extra) - l, " [detected in %g ms, published in %g ms]",
 			         num(e, "detect_ms", 0), num(e, "publish_ms", 0));
 		}
-		printf("%-19s %-10s %-10s %-30s %-22s %s%s\n", fmt_time(num(e, "time", 0), t, sizeof(t)),
-		       by, str(e, "op", "?"), obj, change, str(e, "reason", ""), extra);
+		printf("%-19s %-10s %-*s %-30s %-22s %s%s\n", fmt_time(num(e, "time", 0), t, sizeof(t)),
+		       by, aw, str(e, "op", "?"), obj, change, str(e, "reason", ""), extra);
 	}
 }
 
@@ -541,7 +588,7 @@ static void print_flat(const char *prefix, const json_t *v)
 		}
 		return;
 	}
-	char *s = xdumps(v, JSON_ENCODE_ANY);
+	char *s = xdumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	printf("%-48s %s\n", prefix ? prefix : "", s);
 	free(s);
 }
@@ -710,6 +757,10 @@ int main(int argc, char **argv)
 			json_array_foreach(rs, i, v)
 				if (json_is_string(v))
 					printf("warning: %s\n", json_string_value(v));
+			/* the configuration's warnings, already "file:line: warning: ..." */
+			json_array_foreach(json_object_get(reply, "warnings"), i, v)
+				if (json_is_string(v))
+					printf("%s\n", json_string_value(v));
 		}
 		json_decref(reply);
 	} else {

@@ -168,7 +168,7 @@ static const ckey_t zone_keys[] = {
 static const list_def_t zone_list = {
 	"zones", "zone", zone_keys, sizeof(gtm_zone_conf_t),
 	offsetof(gtm_zone_conf_t, line), offsetof(gtm_zone_conf_t, name),
-	GTM_NAME_DNS, zone_free, zone_finish, NULL,
+	GTM_NAME_DNS, zone_free, zone_finish, NULL, false,
 };
 
 static void section_zones(ctx_t *x, const config_setting_t *s)
@@ -199,7 +199,7 @@ static const ckey_t city_keys[] = {
 static const list_def_t city_list = {
 	"cities", "city", city_keys, sizeof(gtm_city_t),
 	offsetof(gtm_city_t, line), offsetof(gtm_city_t, name),
-	GTM_NAME_PLAIN, city_free, NULL, NULL,
+	GTM_NAME_PLAIN, city_free, NULL, NULL, false,
 };
 
 static void section_cities(ctx_t *x, const config_setting_t *s)
@@ -251,7 +251,7 @@ static const ckey_t site_keys[] = {
 static const list_def_t site_list = {
 	"sites", "site", site_keys, sizeof(gtm_site_t),
 	offsetof(gtm_site_t, line), offsetof(gtm_site_t, name),
-	GTM_NAME_PLAIN, site_free, NULL, NULL,
+	GTM_NAME_PLAIN, site_free, NULL, NULL, false,
 };
 
 static void section_sites(ctx_t *x, const config_setting_t *s)
@@ -1093,7 +1093,50 @@ static bool city_key_check(ctx_t *x, const config_setting_t *g, const gtm_servic
 	return false;
 }
 
-/* Defaults that depend on the endpoints, and rules across keys. */
+/* The traps a service can load with but most likely does not mean: each a
+ * warning (conf_warn), not an error.  Only called with the keys it reads
+ * parsed. */
+static void service_warn(ctx_t *x, const config_setting_t *g, const gtm_service_t *svc)
+{
+	const gtm_conf_t *c = x->conf;
+	bool all_cold = true;
+	for (size_t i = 0; i < svc->nendpoints; i++)
+		all_cold &= c->sites[svc->endpoints[i].site].role == GTM_ROLE_COLD;
+	if (all_cold)
+		conf_warn(x, g, "service %s: every site of its endpoints is cold (it answers its last resort from "
+		          "start-up until one is activated with gtmctl activate)", svc->name);
+
+	const config_setting_t *order = config_setting_get_member(g, "order");
+	if (svc->policy == GTM_POLICY_FAILOVER && order != NULL) {
+		for (size_t i = 0; i < svc->nendpoints; i++) {
+			uint32_t site = svc->endpoints[i].site;
+			bool seen = false;
+			for (size_t j = 0; j < i; j++)
+				seen |= svc->endpoints[j].site == site;
+			for (size_t j = 0; j < svc->norder; j++)
+				seen |= svc->order[j] == site;
+			if (!seen)
+				conf_warn(x, order, "service %s: order leaves out site %s, which has endpoints of this "
+				          "service (they are never answered)", svc->name, c->sites[site].name);
+		}
+	}
+
+	if (svc->policy == GTM_POLICY_PRIMARY_BACKUP && svc->backup == GTM_NO_CITY) {
+		bool backup_site = false;
+		for (size_t i = 0; i < svc->nendpoints; i++) {
+			const gtm_site_t *site = &c->sites[svc->endpoints[i].site];
+			backup_site |= site->role == GTM_ROLE_BACKUP && site->city != svc->primary;
+		}
+		if (!backup_site)
+			conf_warn(x, g, "service %s: primary-backup with neither a 'backup' city nor an endpoint at a "
+			          "backup-role site outside the primary city (nothing takes over from the primary)",
+			          svc->name);
+	}
+}
+
+/* Defaults that depend on the endpoints, and rules across keys.  Runs even
+ * when some key was reported (finish_partial), so that every problem is
+ * listed in one run: each rule is skipped when a key it reads failed. */
 static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scope_t *sc)
 {
 	gtm_service_t *svc = item;
@@ -1101,6 +1144,7 @@ static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scop
 	bool has_primary = config_setting_get_member(g, "primary") != NULL;
 	bool has_backup = config_setting_get_member(g, "backup") != NULL;
 	bool has_master = config_setting_get_member(g, "master") != NULL;
+	bool eps_ok = !conf_key_failed(sc, "endpoints");
 	bool ok = true;
 
 	/* The endpoints grew by doubling; at 10,000 services the slack is
@@ -1120,13 +1164,14 @@ static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scop
 	const config_setting_t *dt = config_setting_get_member(g, "degraded_ttl");
 	if (dt == NULL)
 		svc->degraded_ttl = svc->ttl < 10 ? svc->ttl : 10;
-	else if (svc->degraded_ttl > svc->ttl) {
+	else if (!conf_key_failed(sc, "degraded_ttl") && !conf_key_failed(sc, "ttl") &&
+	         svc->degraded_ttl > svc->ttl) {
 		conf_err(x, dt, "service %s: degraded_ttl %" PRIu32 " is more than ttl %" PRIu32,
 		         svc->name, svc->degraded_ttl, svc->ttl);
 		ok = false;
 	}
 	/* A site with fewer endpoints than the quorum could never serve. */
-	for (size_t i = 0; i < svc->nendpoints && svc->quorum > 1; i++) {
+	for (size_t i = 0; eps_ok && !conf_key_failed(sc, "quorum") && i < svc->nendpoints && svc->quorum > 1; i++) {
 		uint32_t site = svc->endpoints[i].site, n = 0;
 		bool seen = false;
 		for (size_t j = 0; j < i; j++)
@@ -1142,6 +1187,10 @@ static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scop
 			ok = false;
 		}
 	}
+	/* The policy's rules read the endpoints and the city keys. */
+	if (!eps_ok || conf_key_failed(sc, "policy") || conf_key_failed(sc, "primary") ||
+	    conf_key_failed(sc, "backup") || conf_key_failed(sc, "master") || conf_key_failed(sc, "order"))
+		return false;
 	switch (svc->policy) {
 	case GTM_POLICY_PRIMARY_BACKUP:
 		if (!has_primary)
@@ -1181,13 +1230,15 @@ static bool service_finish(ctx_t *x, const config_setting_t *g, void *item, scop
 	case GTM_POLICY_NEAREST:
 		break;
 	}
+	if (ok)
+		service_warn(x, g, svc);
 	return ok;
 }
 
 static const list_def_t service_list = {
 	"services", "service", service_keys, sizeof(gtm_service_t),
 	offsetof(gtm_service_t, line), offsetof(gtm_service_t, name),
-	GTM_NAME_DNS, service_free, service_finish, NULL,
+	GTM_NAME_DNS, service_free, service_finish, NULL, true,
 };
 
 static void section_services(ctx_t *x, const config_setting_t *s)
@@ -1348,6 +1399,26 @@ uint32_t gtm_conf_zone(const gtm_conf_t *c, const char *name)
 	            offsetof(gtm_zone_conf_t, name), name);
 }
 
+/* A check that no endpoint and no service names probes nothing: most likely
+ * a misspelt or forgotten reference.  `list` is the checks setting, whose
+ * entries are conf->checks in order (nothing was dropped: no errors). */
+static void checks_warn(ctx_t *x, const config_setting_t *list)
+{
+	const gtm_conf_t *c = x->conf;
+	for (size_t k = 0; list && k < c->nchecks; k++) {
+		bool used = false;
+		for (size_t i = 0; i < c->nservices && !used; i++) {
+			const gtm_service_t *svc = &c->services[i];
+			used = svc->check == k;
+			for (size_t j = 0; j < svc->nendpoints && !used; j++)
+				used = svc->endpoints[j].check == k;
+		}
+		if (!used)
+			conf_warn(x, config_setting_get_elem(list, (unsigned)k),
+			          "check %s is named by no endpoint and no service (it probes nothing)", c->checks[k].name);
+	}
+}
+
 gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag)
 {
 	ctx_t x = { .path = path };
@@ -1407,7 +1478,10 @@ gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag)
 	if (config_setting_get_member(root, "zones") == NULL)
 		conf_err(&x, NULL, "no zones configured (zones = ( { name = \"example.com\"; file = \"example.com.zone\"; } );)");
 
-	if (x.nmsgs == 0)
+	/* Whether a check is used is only known once every service loaded. */
+	if (x.nerrs == 0)
+		checks_warn(&x, config_setting_get_member(root, "checks"));
+	if (x.nerrs == 0)
 		freeze(c);
 	else {
 		gtm_conf_free(c);

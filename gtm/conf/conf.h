@@ -310,7 +310,10 @@ typedef struct gtm_conf {
 
 /*
  * Reads and checks `path`.  Returns the model, or NULL with every problem
- * added to `diag` ("file:line: message").  Does not load zone files; see
+ * added to `diag` ("file:line: message").  Warnings (traps the file most
+ * likely does not mean: docs/gtm.conf.md, "Warnings") are added to `diag`
+ * too, with its `warn` flag, whether or not it loads; they never make it
+ * return NULL.  Does not load zone files; see
  * gtm_build_new() for the rest of the check that `gtmd -t` runs.
  */
 gtm_conf_t *gtm_conf_load(const char *path, gtm_diag_t *diag);

@@ -366,7 +366,7 @@ static bool check_finish(ctx_t *x, const config_setting_t *g, void *item, scope_
 static const list_def_t check_list = {
 	"checks", "check", check_keys, sizeof(gtm_check_t),
 	offsetof(gtm_check_t, line), offsetof(gtm_check_t, name),
-	GTM_NAME_PLAIN, conf_check_free, check_finish, NULL,
+	GTM_NAME_PLAIN, conf_check_free, check_finish, NULL, false,
 };
 
 void conf_section_checks(ctx_t *x, const config_setting_t *s)

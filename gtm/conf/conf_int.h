@@ -34,6 +34,7 @@ typedef struct msg {
 	size_t file;     /* index into ctx.files */
 	int line;        /* 0: about the whole file, sorted last */
 	size_t seq;
+	bool warn;       /* a warning (conf_warn), not an error */
 	char *text;
 } msg_t;
 
@@ -53,6 +54,7 @@ typedef struct ctx {
 	gtm_conf_t *conf;
 	msg_t *msgs;
 	size_t nmsgs;
+	size_t nerrs;         /* how many of msgs are errors: any refuses the config */
 	srcfile_t *files;
 	size_t nfiles;
 } ctx_t;
@@ -81,14 +83,21 @@ typedef struct scope {
 	const char *name;     /* the item's name once read */
 	char where[320];
 	char prefix[320];
+	/* Filled by conf_group_walk: the table walked and, per row (bit i for
+	 * keys[i]), whether that key was reported (bad value, or required and
+	 * missing), so that a finish step can skip only the rules that read it
+	 * (conf_key_failed). */
+	const struct key *keys;
+	uint64_t failed;
 } scope_t;
 
+typedef struct key ckey_t;
 typedef bool (*key_fn_t)(ctx_t *x, const config_setting_t *s, void *obj, scope_t *sc);
 /* Whether a KT_FN key's value is the same in two groups (the structs its
  * function fills), for the reload scope. */
 typedef bool (*key_same_fn_t)(const void *a, const void *b);
 
-typedef struct key {
+struct key {
 	const char *name;
 	ktype_t type;
 	unsigned flags;
@@ -106,7 +115,7 @@ typedef struct key {
 	 * restart-only KT_FN key needs `same`; the others compare their field. */
 	bool restart;
 	key_same_fn_t same;
-} ckey_t;
+};
 
 /* The tail of a key row that is read only at start-up: K_INT(..., RESTART). */
 #define RESTART .restart = true
@@ -149,6 +158,11 @@ typedef struct list_def {
 	/* After a successful walk: cross-field checks, derived fields. */
 	bool (*finish)(ctx_t *x, const config_setting_t *g, void *item, scope_t *sc);
 	same_fn_t same;       /* NULL: names compared by name_kind, through an index */
+	/* true: `finish` runs even when a key of the entry was reported, so that
+	 * the rules across the keys that did parse are reported in the same
+	 * run; it must then skip what reads a failed key (conf_key_failed).
+	 * false: it runs only after a clean walk. */
+	bool finish_partial;
 } list_def_t;
 
 
@@ -170,6 +184,17 @@ size_t conf_file_index(ctx_t *x, const char *name);
 /* Reports a problem at setting `s` (NULL: about the whole file). */
 void conf_err(ctx_t *x, const config_setting_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Reports a warning at setting `s` (NULL: about the whole file): the
+ * configuration still loads; `gtmd -t` prints "file:line: warning: ...",
+ * gtmd logs it at start and reload, `gtmd -t --strict` refuses it. */
+void conf_warn(ctx_t *x, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Whether key `name` of the group just walked into `sc` was reported (an
+ * unknown name counts as failed, so that a typo in a caller skips its rule
+ * rather than trusting an unread field). */
+bool conf_key_failed(const scope_t *sc, const char *name);
 
 bool conf_is_int(const config_setting_t *s);
 /* A list ( ... ), or an empty [] (libconfig's type for it). */

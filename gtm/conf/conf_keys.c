@@ -31,7 +31,7 @@ size_t conf_file_index(ctx_t *x, const char *name)
 	return x->nfiles++;
 }
 
-static void vreport(ctx_t *x, const char *file, int line, const char *fmt, va_list ap)
+static void vreport(ctx_t *x, bool warn, const char *file, int line, const char *fmt, va_list ap)
 {
 	va_list ap2;
 	va_copy(ap2, ap);
@@ -40,8 +40,9 @@ static void vreport(ctx_t *x, const char *file, int line, const char *fmt, va_li
 	char *text = gtm_xmalloc(n > 0 ? (size_t)n + 1 : 1);
 	vsnprintf(text, n > 0 ? (size_t)n + 1 : 1, fmt, ap);
 	x->msgs = gtm_xgrow(x->msgs, x->nmsgs, sizeof(*x->msgs));
-	x->msgs[x->nmsgs] = (msg_t){ conf_file_index(x, file), line, x->nmsgs, text };
+	x->msgs[x->nmsgs] = (msg_t){ conf_file_index(x, file), line, x->nmsgs, warn, text };
 	x->nmsgs++;
+	x->nerrs += !warn;
 }
 
 /* libconfig names an @include file as written; it is relative to the
@@ -63,7 +64,15 @@ void conf_err(ctx_t *x, const config_setting_t *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vreport(x, setting_file(x, s), s ? (int)config_setting_source_line(s) : 0, fmt, ap);
+	vreport(x, false, setting_file(x, s), s ? (int)config_setting_source_line(s) : 0, fmt, ap);
+	va_end(ap);
+}
+
+void conf_warn(ctx_t *x, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(x, true, setting_file(x, s), s ? (int)config_setting_source_line(s) : 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -366,15 +375,22 @@ bool conf_group_walk(ctx_t *x, const config_setting_t *g, const ckey_t *keys, vo
 {
 	bool ok = true;
 	scope_label(sc);
-	for (const ckey_t *k = keys; k->name; k++) {
+	sc->keys = keys;
+	sc->failed = 0;
+	for (size_t i = 0; keys[i].name; i++) {
+		const ckey_t *k = &keys[i];
 		if (!(k->flags & KF_NAME))
 			continue;
 		config_setting_t *s = config_setting_get_member(g, k->name);
+		bool kok;
 		if (s == NULL) {
 			conf_err(x, g, "%s has no '%s'", sc->where, k->name);
-			ok = false;
+			kok = false;
 		} else
-			ok &= key_parse(x, k, s, obj, sc);
+			kok = key_parse(x, k, s, obj, sc);
+		if (!kok && i < 64)
+			sc->failed |= UINT64_C(1) << i;
+		ok &= kok;
 	}
 	for (int i = 0; i < config_setting_length(g); i++) {
 		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -384,19 +400,32 @@ bool conf_group_walk(ctx_t *x, const config_setting_t *g, const ckey_t *keys, vo
 			ok = false;
 		}
 	}
-	for (const ckey_t *k = keys; k->name; k++) {
+	for (size_t i = 0; keys[i].name; i++) {
+		const ckey_t *k = &keys[i];
 		if (k->flags & KF_NAME)
 			continue;
 		config_setting_t *s = config_setting_get_member(g, k->name);
+		bool kok = true;
 		if (s)
-			ok &= key_parse(x, k, s, obj, sc);
+			kok = key_parse(x, k, s, obj, sc);
 		else if (k->flags & KF_REQUIRED) {
 			conf_err(x, g, "%s has no '%s'", sc->where, k->name);
-			ok = false;
+			kok = false;
 		} else
 			conf_key_default(k, obj);
+		if (!kok && i < 64)
+			sc->failed |= UINT64_C(1) << i;
+		ok &= kok;
 	}
 	return ok;
+}
+
+bool conf_key_failed(const scope_t *sc, const char *name)
+{
+	for (size_t i = 0; sc->keys && sc->keys[i].name; i++)
+		if (strcmp(sc->keys[i].name, name) == 0)
+			return i >= 64 || (sc->failed >> i & 1);
+	return true;
 }
 
 
@@ -458,10 +487,11 @@ void conf_list_walk(ctx_t *x, const config_setting_t *l, const list_def_t *d, vo
 		memcpy(item + d->line_off, &line, sizeof(line));
 		scope_t sc = { .kind = d->kind };
 		bool ok = conf_group_walk(x, g, d->keys, item, &sc);
-		if (ok && d->finish)
-			ok = d->finish(x, g, item, &sc);
 		char *name;
 		memcpy(&name, item + d->name_off, sizeof(name));
+		/* A partial finish needs the name its messages lead with. */
+		if (d->finish && (ok || (d->finish_partial && name)))
+			ok &= d->finish(x, g, item, &sc);
 		const char *prev = NULL;
 		if (name && d->same) {
 			prev = d->same(*items, *n, d->size, item);
@@ -525,7 +555,10 @@ void conf_ctx_flush(ctx_t *x, gtm_diag_t *diag)
 	if (x->nmsgs > 1)
 		qsort(x->msgs, x->nmsgs, sizeof(*x->msgs), msg_cmp);
 	for (size_t i = 0; i < x->nmsgs; i++) {
-		gtm_diag_add(diag, x->files[x->msgs[i].file].name, x->msgs[i].line, "%s", x->msgs[i].text);
+		if (x->msgs[i].warn)
+			gtm_diag_warn(diag, x->files[x->msgs[i].file].name, x->msgs[i].line, "%s", x->msgs[i].text);
+		else
+			gtm_diag_add(diag, x->files[x->msgs[i].file].name, x->msgs[i].line, "%s", x->msgs[i].text);
 		free(x->msgs[i].text);
 	}
 	free(x->msgs);

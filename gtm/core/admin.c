@@ -871,8 +871,11 @@ int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
 			snprintf(res->message, sizeof(res->message), "%s refused: %s%s", opname,
 			         why[0] ? why : "the safety rules say no", " (--force overrides)");
 			json_array_clear(res->changes);
-			log_info("admin, %s %s%s refused (%s; uid %u%s%s)", opname, act->target,
+			/* A dry run changes nothing, and its log line must not read
+			 * as if an action had been tried and turned down. */
+			log_info("admin, %s %s%s %s (%s; uid %u%s%s)", opname, act->target,
 			         act->nmore ? " and more" : "",
+			         act->dry_run ? "would be refused (dry run)" : "refused",
 			         why[0] ? why : "safety rules", (unsigned)act->uid,
 			         user ? ", " : "", user ? user : "");
 			goto finish;

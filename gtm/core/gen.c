@@ -234,9 +234,12 @@ static void on_restart_key(const char *key, void *arg)
 static void refuse(gtm_gen_owner_t *o, gtm_diag_t *from, gtm_diag_t *to, const char *why)
 {
 	for (size_t i = 0; i < from->count; i++) {
-		log_err("%s", from->msgs[i]);
+		if (from->warn && from->warn[i])
+			log_warn("%s", from->msgs[i]);
+		else
+			log_err("%s", from->msgs[i]);
 		if (to)
-			gtm_diag_add(to, NULL, 0, "%s", from->msgs[i]);
+			gtm_diag_copy(to, from, i);
 	}
 	gtm_diag_clear(from);
 	log_err("reload, failed: %s, still serving the previous configuration", why);
@@ -267,7 +270,14 @@ int gtm_gen_owner_reload(gtm_gen_owner_t *o, gtm_diag_t *diag, gtm_diag_t *notes
 		gtm_gen_free(next);
 		return GTM_EINVAL;
 	}
-	/* From here on nothing fails. */
+	/* From here on nothing fails.  The configuration's warnings: logged,
+	 * and told to whoever asked for the reload, beside the restart notes. */
+	for (size_t i = 0; i < d.count; i++) {
+		log_warn("%s", d.msgs[i]);
+		if (notes)
+			gtm_diag_copy(notes, &d, i);
+	}
+	gtm_diag_clear(&d);
 	next->number = old->number + 1;
 	restart_note_t rn = { o, notes };
 	/* Against what runs (the start-up values), not the previous file: a

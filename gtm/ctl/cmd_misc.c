@@ -30,15 +30,20 @@ static json_t *cmd_history(const json_t *req, const gtm_ctl_peer_t *peer, void *
 	json_t *entries = gtm_admin_history_read(gtm_control_admin(c), limit, &rc);
 	if (entries == NULL)
 		return gtm_ctl_error("cannot read the history file (%s)", gtm_strerror(rc));
-	return json_pack("{s:b,s:o}", "ok", 1, "entries", entries);
+	/* recorded: false when no history is kept (no control.history_file), so
+	 * that "no history" is not mistaken for "nothing happened". */
+	return json_pack("{s:b,s:o,s:b}", "ok", 1, "entries", entries, "recorded",
+	                 cl != NULL || gtm_admin_has_history(gtm_control_admin(c)));
 }
 
-/* The messages of `d` as a JSON array of strings. */
-static json_t *diag_json(const gtm_diag_t *d)
+/* The messages of `d` as a JSON array of strings: its warnings (warn) or
+ * its other messages. */
+static json_t *diag_json(const gtm_diag_t *d, bool warn)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < d->count; i++)
-		json_array_append_new(a, json_string(d->msgs[i]));
+		if ((d->warn && d->warn[i]) == warn)
+			json_array_append_new(a, json_string(d->msgs[i]));
 	return a;
 }
 
@@ -60,10 +65,13 @@ static json_t *cmd_reload(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		              (json_int_t)(snap ? snap->generation : 0));
 		json_object_set_new(r, "services", json_integer((json_int_t)conf->nservices));
 		/* Restart-only keys that changed: said, never silently ignored. */
-		json_object_set_new(r, "restart_needed", diag_json(&notes));
+		json_object_set_new(r, "restart_needed", diag_json(&notes, false));
+		/* The configuration's warnings ("file:line: warning: ..."). */
+		json_object_set_new(r, "warnings", diag_json(&notes, true));
 	} else {
 		r = gtm_ctl_error("reload failed, the running configuration keeps serving");
-		json_object_set_new(r, "errors", diag_json(&diag));
+		json_object_set_new(r, "errors", diag_json(&diag, false));
+		json_object_set_new(r, "warnings", diag_json(&diag, true));
 	}
 	gtm_diag_clear(&diag);
 	gtm_diag_clear(&notes);

@@ -92,7 +92,9 @@ static void conn_free(conn_t *c)
 
 static void send_reply(conn_t *c, json_t *reply)
 {
-	char *text = json_dumps(reply, JSON_COMPACT);
+	/* 15 significant digits: 0.333, not 0.33300000000000002 (jansson's
+	 * default, 17, shows the binary rounding of every decimal). */
+	char *text = json_dumps(reply, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	evbuffer_add(out, text, strlen(text));
 	evbuffer_add(out, "\n", 1);

@@ -33,7 +33,9 @@
  * fractions 0..1.
  *
  * Actions (the handlers call gtm_admin_action_from_json() and
- * gtm_admin_result_json(), gtm/core/admin.h):
+ * gtm_admin_result_json(), gtm/core/admin.h).  "site" (or "city") may be
+ * an array of names: one atomic change of them all (one safety check, one
+ * history append, one publish; any unknown name refuses the whole):
  *   {"cmd":"drain","site":S,"ramp":30,"steps":5,"reason":R,"force":false,"dry_run":false}
  *   {"cmd":"undrain","site":S, reason/force/dry_run}
  *   {"cmd":"evacuate","city":C, ...}      {"cmd":"restore","city":C, ...}
@@ -67,26 +69,36 @@
  *   {"ok":false,"error":"etcd is unreachable (...): nothing was changed ..."}.
  *
  * Queries:
- *   {"cmd":"status","service":N (optional),"site":S (optional)} ->
+ *   {"cmd":"status","service":N (optional),"site":S (optional),"endpoints":bool} ->
  *     with "service": that service, its sites and their cities; with "site":
  *     that site, its city and the services that have it (an unknown name is
  *     an error); without: everything.  {"ok":true,"time":ms,
  *     "sites":[{"name","city","role","health":"up"|"down"|"partial"|"unknown",
  *               "endpoints_up":n,"endpoints":n,"admin":"active"|"draining"|"drained",
- *               "activated":bool,"factor":0.6,"weight":100,"weight_now":60,
+ *               "activated":bool,"factor":0.6,"weight":100,
+ *               "weight_now":60 (gtm_admin_site_weight_now: the metric site.S.weight),
+ *               "note":"cold standby, not activated"|"city evacuated" (weight 0),
  *               "share":0.31 (of the steered answers of the last minute),
  *               "ramp":{"step":2,"steps":5,"next":ms,"end":ms,"paused":bool,
  *                       "pause_reason":R},
  *               "since":ms,"reason":R,"user":U,"uid":n}],
  *     "cities":[{"name","evacuated":bool,"since","reason","user","uid"}],
  *     "services":[{"name","policy","master" (global only: the effective master),
- *                  "promoted":bool, "state":"normal"|"degraded"|"failopen"}],
+ *                  "promoted":bool, "state":"normal"|"degraded"|"failopen"|
+ *                  "failclosed"|"lastresort" (at the last resort: what is answered)}],
+ *     with "endpoints":true: "endpoints":[{"service","site","address","used":"up"|"down",
+ *                  "check":name|null (no check: always up),"probe":"addr:port",
+ *                  "state","voted" (own probes; the vote in a cluster),"last_result",
+ *                  "change_reason","latency_ms","probes","failures","since":ms,
+ *                  "for_ms","observers":{node:state}}] (the filters apply),
  *     cluster mode only: "cluster":{gtm_cluster_status_json()} and in each site
  *     "observers":{"gtm1":"up"|"down"|"partial"|"unknown",...} (each node's view)}
  *   {"cmd":"explain","name":N,"client":IP,"ecs":"1.2.3.0/24" (optional)} ->
  *     {"ok":true,"name","client","ecs",
  *      "location":{"country","continent","subdivision","lat","lon","network"},
- *      "located_by":"ecs"|"client"|"none","region":"how the order was chosen",
+ *      "located_by":"ecs"|"client"|"none","region":"how the order was chosen, scope /N",
+ *      "scope":N (the served prefix tree's: what the answers carry, before the
+ *                 source prefix caps it), "location.network" the database's network,
  *      "order":[city...],
  *      "candidates":[{"city","site","health","admin","factor","weight","serving":bool,
  *                     "why":"evacuated"|...}],

@@ -2,6 +2,7 @@
  * Control protocol pieces shared by gtmd and gtmctl: reply builders,
  * durations, and gtmctl's command line.  See ctl_proto.h.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <getopt.h>
 #include <math.h>
@@ -138,20 +139,22 @@ const char gtm_cli_usage[] =
 	"usage: gtmctl [OPTIONS] COMMAND [ARGS]\n"
 	"\n"
 	"Commands:\n"
-	"  status [--service NAME] [--site NAME]\n"
+	"  status [--service NAME] [--site NAME] [--endpoints]\n"
 	"                              sites, cities and services: health, admin state,\n"
 	"                              weight now and share of answers in the last minute;\n"
-	"                              only one service (its sites) or one site (its services)\n"
-	"  drain SITE [--ramp DURATION] [--steps N] [--wait]\n"
+	"                              only one service (its sites) or one site (its services);\n"
+	"                              with each endpoint's probe detail\n"
+	"  drain SITE... [--ramp DURATION] [--steps N] [--wait]\n"
 	"                              take SITE out of the answers, at once or stepwise\n"
-	"  undrain SITE                put SITE back\n"
-	"  pause SITE | resume SITE    hold / continue SITE's drain ramp\n"
-	"  evacuate CITY               send CITY's clients elsewhere\n"
-	"  restore CITY                end CITY's evacuation\n"
+	"                              (several SITEs: one change, one safety check)\n"
+	"  undrain SITE...             put SITE back\n"
+	"  pause SITE... | resume SITE...  hold / continue SITE's drain ramp\n"
+	"  evacuate CITY...            send CITY's clients elsewhere\n"
+	"  restore CITY...             end CITY's evacuation\n"
 	"  promote CITY [--service NAME]\n"
 	"                              make CITY the master of the global services\n"
-	"  activate SITE               put a cold standby site in the answers\n"
-	"  deactivate SITE             take it out again\n"
+	"  activate SITE...            put a cold standby site in the answers\n"
+	"  deactivate SITE...          take it out again\n"
 	"  explain NAME CLIENT-IP [--ecs SUBNET]\n"
 	"                              why CLIENT-IP gets its answer for NAME\n"
 	"  history [--limit N]         the last admin changes (default 20)\n"
@@ -174,6 +177,8 @@ const char gtm_cli_usage[] =
 	"  -w, --wait            (drain) show the ramp's progress until it is done\n"
 	"      --service NAME    (promote) only this global service; (status) only this service\n"
 	"      --site NAME       (status) only this site and the services that have it\n"
+	"      --endpoints       (status) every endpoint: check, probe, state, last result,\n"
+	"                        latency, since when, each cluster observer's verdict\n"
 	"      --ecs SUBNET      (explain) the client subnet a resolver would send\n"
 	"      --limit N         (history) how many records (default 20, 0 = all)\n"
 	"  -V, --version         print the version and exit\n"
@@ -198,6 +203,8 @@ enum {
 	O_LIMIT = 1 << 4,
 	O_SITE = 1 << 5,
 	O_FULL = 1 << 6,
+	O_ENDPOINTS = 1 << 7,
+	O_MANY = 1 << 8,     /* several SITEs or CITYs: one atomic action */
 };
 
 static const struct cmd {
@@ -205,23 +212,24 @@ static const struct cmd {
 	int args;
 	unsigned opts;
 } cmds[] = {
-	{ "status", ARG_NONE, O_SERVICE | O_SITE },
-	{ "drain", ARG_SITE, O_ACTION | O_FULL | O_RAMP },
-	{ "undrain", ARG_SITE, O_ACTION | O_FULL },
-	{ "pause", ARG_SITE, O_ACTION | O_FULL },
-	{ "resume", ARG_SITE, O_ACTION | O_FULL },
-	{ "evacuate", ARG_CITY, O_ACTION | O_FULL },
-	{ "restore", ARG_CITY, O_ACTION | O_FULL },
+	{ "status", ARG_NONE, O_SERVICE | O_SITE | O_ENDPOINTS },
+	{ "drain", ARG_SITE, O_ACTION | O_FULL | O_RAMP | O_MANY },
+	{ "undrain", ARG_SITE, O_ACTION | O_FULL | O_MANY },
+	{ "pause", ARG_SITE, O_ACTION | O_FULL | O_MANY },
+	{ "resume", ARG_SITE, O_ACTION | O_FULL | O_MANY },
+	{ "evacuate", ARG_CITY, O_ACTION | O_FULL | O_MANY },
+	{ "restore", ARG_CITY, O_ACTION | O_FULL | O_MANY },
 	{ "promote", ARG_CITY, O_ACTION | O_FULL | O_SERVICE },
-	{ "activate", ARG_SITE, O_ACTION | O_FULL },
-	{ "deactivate", ARG_SITE, O_ACTION | O_FULL },
+	{ "activate", ARG_SITE, O_ACTION | O_FULL | O_MANY },
+	{ "deactivate", ARG_SITE, O_ACTION | O_FULL | O_MANY },
 	{ "explain", ARG_EXPLAIN, O_ECS },
 	{ "history", ARG_NONE, O_LIMIT },
 	{ "reload", ARG_NONE, 0 },
 	{ "stats", ARG_NONE, 0 },
 };
 
-enum { OPT_RAMP = 256, OPT_STEPS, OPT_SERVICE, OPT_ECS, OPT_LIMIT, OPT_IFREV, OPT_SITE, OPT_FULL };
+enum { OPT_RAMP = 256, OPT_STEPS, OPT_SERVICE, OPT_ECS, OPT_LIMIT, OPT_IFREV, OPT_SITE, OPT_FULL,
+       OPT_ENDPOINTS };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -236,6 +244,7 @@ static const struct option longopts[] = {
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "site", required_argument, NULL, OPT_SITE },
 	{ "full", no_argument, NULL, OPT_FULL },
+	{ "endpoints", no_argument, NULL, OPT_ENDPOINTS },
 	{ "ecs", required_argument, NULL, OPT_ECS },
 	{ "limit", required_argument, NULL, OPT_LIMIT },
 	{ "if-revision", required_argument, NULL, OPT_IFREV },
@@ -256,6 +265,57 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return true;
 }
 
+/* An IPv4 or IPv6 address; its family, or 0. */
+static int addr_family(const char *s, unsigned char *bytes)
+{
+	if (inet_pton(AF_INET, s, bytes) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, bytes) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+/* --ecs SUBNET: ADDR/LEN (or ADDR alone: one host) with no bit set past the
+ * prefix, as a resolver sends it (RFC 7871 6).  False with `err` filled. */
+static bool ecs_check(const char *v, char *err, size_t errlen)
+{
+	char buf[64];
+	unsigned char a[16] = { 0 };
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
+	snprintf(buf, sizeof(buf), "%s", v);
+	char *slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	int fam = addr_family(buf, a);
+	if (fam == 0)
+		goto bad;
+	unsigned long max = fam == AF_INET ? 32 : 128, plen = max;
+	if (slash) {
+		char *end;
+		if (!isdigit((unsigned char)slash[1]) || (plen = strtoul(slash + 1, &end, 10), *end) || plen > max) {
+			snprintf(err, errlen, "--ecs: prefix length of %s must be 0 to %lu", v, max);
+			return false;
+		}
+	}
+	for (unsigned long b = plen; b < max; b++)
+		if (a[b / 8] & (0x80u >> (b % 8))) {
+			unsigned char m[16] = { 0 };
+			char net[INET6_ADDRSTRLEN];
+			memcpy(m, a, sizeof(m));
+			for (unsigned long c = plen; c < max; c++)
+				m[c / 8] &= (unsigned char)~(0x80u >> (c % 8));
+			inet_ntop(fam, m, net, sizeof(net));
+			snprintf(err, errlen, "--ecs: %s has host bits set after the /%lu prefix (did you mean %s/%lu?)",
+			         v, plen, net, plen);
+			return false;
+		}
+	return true;
+bad:
+	snprintf(err, errlen, "--ecs: not a subnet: %s (say 198.51.100.0/24 or 2001:db8::/56)", v);
+	return false;
+}
+
 void gtm_cli_clear(gtm_cli_t *cli)
 {
 	json_decref(cli->request);
@@ -269,7 +329,7 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	cli->timeout_s = 30;
 	bool dry_run = false, force = false, have_ramp = false;
 	const char *reason = NULL, *service = NULL, *site = NULL, *ecs = NULL, *given_opt[8] = { 0 };
-	bool full = false;
+	bool full = false, endpoints = false;
 	unsigned given = 0;
 	uint64_t ramp_ms = 0;
 	unsigned long steps = 0, limit = 20, if_rev = 0;
@@ -285,8 +345,13 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 		case 't': {
 			char *end;
 			cli->timeout_s = strtod(optarg, &end);
-			if (*end || !(cli->timeout_s > 0) || cli->timeout_s > 86400) {
+			if (end == optarg || *end || cli->timeout_s != cli->timeout_s) {
 				snprintf(err, errlen, "--timeout: not a number of seconds: %s", optarg);
+				return GTM_EINVAL;
+			}
+			if (!(cli->timeout_s > 0) || cli->timeout_s > 86400) {
+				snprintf(err, errlen, "--timeout: %s seconds is out of range (more than 0, at most 86400)",
+				         optarg);
 				return GTM_EINVAL;
 			}
 			break;
@@ -328,6 +393,7 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 		case OPT_ECS: ecs = optarg; given |= O_ECS; given_opt[3] = "--ecs"; break;
 		case OPT_SITE: site = optarg; given |= O_SITE; given_opt[5] = "--site"; break;
 		case OPT_FULL: full = true; given |= O_FULL; given_opt[6] = "--full"; break;
+		case OPT_ENDPOINTS: endpoints = true; given |= O_ENDPOINTS; given_opt[7] = "--endpoints"; break;
 		case OPT_LIMIT:
 			if (!parse_uint(optarg, 1000000, &limit)) {
 				snprintf(err, errlen, "--limit: not a number: %s", optarg);
@@ -366,35 +432,70 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	char **ops = argv + optind + 1;
 	int nops = argc - optind - 1;
 	int want = cmd->args == ARG_NONE ? 0 : cmd->args == ARG_EXPLAIN ? 2 : 1;
+	/* Several SITEs or CITYs: one atomic change (at most 64). */
+	if ((cmd->opts & O_MANY) && nops > 1 && nops <= 64)
+		want = nops;
 	if (nops != want) {
 		static const char *const what[] = { "no argument", "a SITE", "a CITY",
 		                                    "NAME CLIENT-IP" };
-		snprintf(err, errlen, "%s takes %s%s%s", cmd->name, what[cmd->args],
-		         nops > want ? "; extra: " : "", nops > want ? ops[want] : "");
+		if (nops < want)
+			snprintf(err, errlen, "%s takes %s", cmd->name, what[cmd->args]);
+		else if (want == 0)
+			snprintf(err, errlen, "%s takes no argument (unexpected '%s')%s", cmd->name, ops[0],
+			         strcmp(cmd->name, "status") == 0 ? "; for one service or site: --service NAME, --site NAME" : "");
+		else
+			snprintf(err, errlen, "%s takes %s (unexpected '%s')", cmd->name, what[cmd->args], ops[want]);
 		return GTM_EINVAL;
 	}
 	unsigned bad = given & ~cmd->opts;
 	if (bad) {
-		for (int b = 0; b < 7; b++)
+		for (int b = 0; b < 8; b++)
 			if (bad & (1u << b)) {
 				snprintf(err, errlen, "%s does not apply to %s", given_opt[b], cmd->name);
 				return GTM_EINVAL;
 			}
 	}
+	/* Without a ramp the drain is immediate: there is nothing to wait for,
+	 * and a silently dropped option misleads as much as a wrong one. */
+	if (cli->wait && nops > 1) {
+		snprintf(err, errlen, "--wait follows one site's ramp (name one SITE)");
+		return GTM_EINVAL;
+	}
 	if (cli->wait && !have_ramp) {
-		/* Waiting for an immediate drain is harmless but pointless. */
-		cli->wait = false;
+		snprintf(err, errlen, "--wait needs --ramp");
+		return GTM_EINVAL;
 	}
 	if (steps && !have_ramp) {
 		snprintf(err, errlen, "--steps needs --ramp");
 		return GTM_EINVAL;
 	}
 
+	if (cmd->args == ARG_EXPLAIN) {
+		unsigned char a[16];
+		if (addr_family(ops[1], a) == 0) {
+			snprintf(err, errlen, "explain: CLIENT-IP '%s' is not an IPv4 or IPv6 address", ops[1]);
+			return GTM_EINVAL;
+		}
+		if (ecs && !ecs_check(ecs, err, errlen))
+			return GTM_EINVAL;
+	}
+
 	json_t *req = json_object();
 	json_object_set_new(req, "cmd", json_string(cmd->name));
 	switch (cmd->args) {
-	case ARG_SITE: json_object_set_new(req, "site", json_string(ops[0])); break;
-	case ARG_CITY: json_object_set_new(req, "city", json_string(ops[0])); break;
+	case ARG_SITE:
+	case ARG_CITY: {
+		const char *key = cmd->args == ARG_SITE ? "site" : "city";
+		if (nops == 1) {
+			json_object_set_new(req, key, json_string(ops[0]));
+			break;
+		}
+		json_t *names = json_array();
+		for (int i = 0; i < nops; i++)
+			json_array_append_new(names, json_string(ops[i]));
+		json_object_set_new(req, key, names);
+		break;
+	}
 	case ARG_EXPLAIN:
 		json_object_set_new(req, "name", json_string(ops[0]));
 		json_object_set_new(req, "client", json_string(ops[1]));
@@ -416,6 +517,8 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 		json_object_set_new(req, "site", json_string(site));
 	if (full)
 		json_object_set_new(req, "full", json_true());
+	if (endpoints)
+		json_object_set_new(req, "endpoints", json_true());
 	if (cmd->opts & O_LIMIT)
 		json_object_set_new(req, "limit", json_integer((json_int_t)limit));
 	if (cli->action) {

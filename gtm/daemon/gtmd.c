@@ -89,11 +89,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: gtmd [-c FILE] [-l ADDR:PORT]... [-d]\n"
-	        "       gtmd -t [-c FILE]\n"
+	        "       gtmd -t [--strict] [-c FILE]\n"
 	        "       gtmd -V\n"
 	        "\n"
 	        "  -c, --config FILE   configuration file (default %s)\n"
 	        "  -t, --check         check the configuration and its zone files, then exit\n"
+	        "      --strict        with -t: treat warnings as errors (exit 1)\n"
 	        "  -l, --listen ADDR   listen on ADDR (\"127.0.0.1:5353\", \"[::1]:5353\") instead of\n"
 	        "                      server.listen; repeatable\n"
 	        "  -d, --debug         log debug messages\n"
@@ -113,24 +114,35 @@ static void print_diag(const gtm_diag_t *d)
 		fprintf(stderr, "%s\n", d->msgs[i]);
 }
 
+/* Errors at error level, the configuration's warnings at warning level. */
 static void log_diag(const gtm_diag_t *d)
 {
-	for (size_t i = 0; i < d->count; i++)
-		log_err("%s", d->msgs[i]);
+	for (size_t i = 0; i < d->count; i++) {
+		if (d->warn && d->warn[i])
+			log_warn("%s", d->msgs[i]);
+		else
+			log_err("%s", d->msgs[i]);
+	}
 }
 
-static int check_only(const char *path)
+/* gtmd -t: every error and warning on stderr, in file order.  Warnings
+ * alone pass (exit 0) unless `strict`. */
+static int check_only(const char *path, bool strict)
 {
 	gtm_diag_t diag = { 0 };
 	gtm_gen_t *gen = gtm_gen_load(path, &diag);
-	if (gen == NULL) {
-		print_diag(&diag);
-		gtm_diag_clear(&diag);
+	print_diag(&diag);
+	size_t nwarn = diag.nwarn;
+	gtm_diag_clear(&diag);
+	if (gen == NULL)
 		return 1;
-	}
 	/* The plan itself cannot fail; what it would warn about (a service
 	 * that fails open) is logged when gtmd starts. */
 	gtm_gen_free(gen);
+	if (strict && nwarn > 0) {
+		fprintf(stderr, "%s: %zu warning%s, refused (--strict)\n", path, nwarn, nwarn == 1 ? "" : "s");
+		return 1;
+	}
 	printf("%s: configuration ok\n", path);
 	return 0;
 }
@@ -369,6 +381,9 @@ static int serve(gtmd_t *g)
 		log_err("startup, %s refused", g->conf_path);
 		goto finish;
 	}
+	/* Warnings only: the configuration serves. */
+	log_diag(&diag);
+	gtm_diag_clear(&diag);
 	gtm_gen_owner_listen_fixed(g->gens, g->nlisten_override > 0);
 	const gtm_conf_t *conf = gen(g)->conf;
 	/* server.user: looked up before binding, so that a wrong name stops
@@ -525,6 +540,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 't' },
+		{ "strict", no_argument, NULL, 'S' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "version", no_argument, NULL, 'V' },
@@ -532,7 +548,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	gtmd_t g = { .conf_path = GTM_DEFAULT_CONF };
-	int check = 0, c, rc;
+	int check = 0, strict = 0, c, rc;
 
 	while ((c = getopt_long(argc, argv, "c:tl:dVh", opts, NULL)) != -1) {
 		switch (c) {
@@ -541,6 +557,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			check = 1;
+			break;
+		case 'S':
+			strict = 1;
 			break;
 		case 'l':
 			g.listen_override = gtm_xgrow(g.listen_override, g.nlisten_override,
@@ -570,7 +589,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	rc = check ? check_only(g.conf_path) : serve(&g);
+	if (strict && !check) {
+		fprintf(stderr, "gtmd: --strict applies only to -t\n");
+		usage(stderr);
+		return 2;
+	}
+	rc = check ? check_only(g.conf_path, strict) : serve(&g);
 	free(g.listen_override);
 	return rc;
 }

@@ -5,6 +5,12 @@
 #                   nothing on stdout and exactly bad/NAME.err on stderr;
 #   good/NAME.conf  must exit 0, print "good/NAME.conf: configuration ok" on
 #                   stdout and nothing on stderr; so must etc/gtm.conf.
+#   warn/NAME.conf  loads with warnings: `gtmd -t` must exit 0, print
+#                   "warn/NAME.conf: configuration ok" on stdout and exactly
+#                   warn/NAME.err (the "file:line: warning: ..." lines) on
+#                   stderr; `gtmd -t --strict` must exit 1, print nothing on
+#                   stdout and warn/NAME.err followed by
+#                   "warn/NAME.conf: N warning(s), refused (--strict)".
 #
 # Runs from this folder so that the paths in messages are relative
 # ("bad/NAME.conf:LINE: ...").
@@ -18,7 +24,7 @@
 # the fixtures never lands in the source tree.
 #
 # Usage: run.sh [--update] [NAME...]
-#   NAME      only these configs (e.g. bad/dup-city or dup-city)
+#   NAME      only these configs (e.g. bad/dup-city, warn/traps or dup-city)
 #   --update  rewrite the .err files from the current output, then review
 #             them with `git diff` before committing: a golden is a promise
 #             to operators, not a recording.
@@ -62,8 +68,60 @@ failed=()
 check() {
 	# ASan/UBSan reports would land in stderr and fail the comparison,
 	# which is what we want.
-	"$GTMD" -t -c "$1" >"$tmp/out" 2>"$tmp/err" </dev/null
+	"$GTMD" -t ${2:+"$2"} -c "$1" >"$tmp/out" 2>"$tmp/err" </dev/null
 	rc=$?
+}
+
+# Compares $tmp/err with golden $2 for config $1; 0 when they match.
+same_err() {
+	if ! diff -u --label "expected $2" --label "actual stderr" "$2" "$tmp/err" >"$tmp/diff"; then
+		echo "FAIL $1: stderr differs from $2"
+		sed 's/^/    /' "$tmp/diff"
+		return 1
+	fi
+}
+
+warn() {
+	local conf=$1 golden=${1%.conf}.err ok=1
+	check "$conf"
+	if [ "$update" = 1 ]; then
+		cp "$tmp/err" "$golden"
+		cp "$tmp/err" "$GTM_SRCDIR/tests/conf/$golden"
+	fi
+	if [ ! -f "$golden" ]; then
+		echo "FAIL $conf: no golden $golden (run.sh --update $conf, then review it)"
+		result "$conf" 0
+		return
+	fi
+	if ! grep -q ': warning: ' "$golden"; then
+		echo "FAIL $golden: no warning in it (a config without warnings belongs in good/)"
+		ok=0
+	fi
+	same_err "$conf" "$golden" || ok=0
+	[ "$rc" = 0 ] || { echo "FAIL $conf: exit status $rc, expected 0"; ok=0; }
+	if [ "$(cat "$tmp/out")" != "$conf: configuration ok" ]; then
+		echo "FAIL $conf: stdout is not '$conf: configuration ok':"
+		sed 's/^/    /' "$tmp/out"
+		ok=0
+	fi
+	# --strict: the same lines, then the refusal.
+	local n
+	n=$(grep -c ': warning: ' "$golden")
+	cp "$golden" "$tmp/strict.err"
+	if [ "$n" = 1 ]; then
+		echo "$conf: 1 warning, refused (--strict)" >>"$tmp/strict.err"
+	else
+		echo "$conf: $n warnings, refused (--strict)" >>"$tmp/strict.err"
+	fi
+	check "$conf" --strict
+	same_err "$conf --strict" "$tmp/strict.err" || ok=0
+	[ "$rc" = 1 ] || { echo "FAIL $conf --strict: exit status $rc, expected 1"; ok=0; }
+	if [ -s "$tmp/out" ]; then
+		echo "FAIL $conf --strict: unexpected stdout:"
+		sed 's/^/    /' "$tmp/out"
+		ok=0
+	fi
+	result "$conf" "$ok"
 }
 
 bad() {
@@ -128,14 +186,15 @@ if [ $# -gt 0 ]; then
 	for n in "$@"; do
 		n=${n%.conf}
 		case $n in
-		bad/* | good/*) confs+=("$n.conf") ;;
+		bad/* | good/* | warn/*) confs+=("$n.conf") ;;
 		*) [ -f "bad/$n.conf" ] && confs+=("bad/$n.conf")
-		   [ -f "good/$n.conf" ] && confs+=("good/$n.conf") ;;
+		   [ -f "good/$n.conf" ] && confs+=("good/$n.conf")
+		   [ -f "warn/$n.conf" ] && confs+=("warn/$n.conf") ;;
 		esac
 	done
 else
 	# The shipped demo must pass too.
-	confs=(bad/*.conf good/*.conf ../../etc/gtm.conf)
+	confs=(bad/*.conf good/*.conf warn/*.conf ../../etc/gtm.conf)
 fi
 
 for conf in "${confs[@]}"; do
@@ -147,12 +206,13 @@ for conf in "${confs[@]}"; do
 	fi
 	case $conf in
 	bad/*) bad "$conf" ;;
+	warn/*) warn "$conf" ;;
 	*) good "$conf" ;;
 	esac
 done
 
 # A golden without its config is a test that silently stopped running.
-for golden in bad/*.err; do
+for golden in bad/*.err warn/*.err; do
 	[ -f "${golden%.err}.conf" ] && continue
 	echo "FAIL $golden: no ${golden%.err}.conf"
 	fail=$((fail + 1))

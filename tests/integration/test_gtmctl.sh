@@ -148,9 +148,14 @@ t "a refused action is refused in a dry run too: a service would have no serving
 ctl drain bj-a --dry-run
 expect_rc 1
 expect_out 'refused: service write.example.com would have no serving site'
+# truth (issue 13): a dry run's refusal is logged as what it is.
+grep -q 'admin, drain bj-a would be refused (dry run)' "$LOG" && ok "the log says the dry run would be refused" ||
+	fail "no 'would be refused (dry run)' line in the log"
 ctl drain bj-a --json
 expect_rc 1
 expect_json 'j["ok"], j["refused"]' "(False, True)"
+grep -q 'admin, drain bj-a refused (' "$LOG" && ok "a real refusal is logged as refused" ||
+	fail "no 'admin, drain bj-a refused' line in the log"
 expect_answers pb.example.com "192.0.2.101 192.0.2.102"
 
 t "promote the write master (a service name in any case, with the final dot: one rule)"
@@ -290,7 +295,7 @@ ctl explain static.example.com 127.0.0.1 --json
 expect_rc 0
 expect_json 'j["note"], j["answer"]["records"]' "('not a steered service: the zone answers', ['192.0.2.50'])"
 ctl explain near.example.com not-an-ip
-expect_rc 1
+expect_rc 2
 expect_out 'not an IPv4 or IPv6 address'
 ctl explain pb.example.com 127.0.0.1
 expect_out '^beijing +bj-cold +up +out .* no: cold'
@@ -318,6 +323,26 @@ t "exit codes"
 expect_rc 3
 "$GTMCTL" -s "$SOCK" frobnicate >"$OUT" 2>&1; CTL_RC=$?
 expect_rc 2
+
+t "CLI nits (truth, issue 13): usage errors are rc 2 with a message that says what is wrong"
+ctl drain bj-a --wait
+expect_rc 2
+expect_out '\-\-wait needs \-\-ramp'
+ctl explain near.example.com 1.2.3
+expect_rc 2
+expect_out "CLIENT-IP '1\.2\.3' is not an IPv4 or IPv6 address"
+ctl explain near.example.com 127.0.0.1 --ecs 10.0.0.1/8
+expect_rc 2
+expect_out 'host bits set after the /8 prefix \(did you mean 10\.0\.0\.0/8\?\)'
+ctl -t 0 status
+expect_rc 2
+expect_out '0 seconds is out of range \(more than 0, at most 86400\)'
+ctl status extra
+expect_rc 2
+expect_out "status takes no argument \(unexpected 'extra'\); for one service or site: --service NAME, --site NAME"
+ctl status --json
+if grep -qE '[0-9]\.[0-9]{16}' "$OUT"; then fail "a float with 17 digits: $(grep -oE '[0-9.]*[0-9]\.[0-9]{16}' "$OUT" | head -1)"
+else ok "floats in 15 significant digits at most"; fi
 
 t "reload: good"
 write_conf 40
@@ -367,6 +392,27 @@ expect_out 'reload failed, the running configuration keeps serving'
 expect_out 'ctl\.conf:[0-9]+: '
 expect_answers pb.example.com "192.0.2.101 192.0.2.102"
 write_conf 40
+
+t "reload: the configuration's warnings are printed and logged, and it serves"
+write_conf 40
+echo 'checks = ( { name = "spare"; type = "tcp"; port = 1; } );' >>"$CCONF"
+ctl reload
+expect_rc 0
+expect_out 'ctl\.conf:[0-9]+: warning: check spare is named by no endpoint and no service'
+grep -q 'warning.*ctl\.conf:[0-9]*: warning: check spare' "$LOG" && ok "logged at warning level" ||
+	fail "the warning is not in the log"
+write_conf 40
+
+t "history without a history file says what to configure"
+sed -i 's/ history_file = "history.jsonl";//' "$CCONF"
+ctl reload
+expect_rc 0
+ctl history
+expect_rc 0
+expect_out 'no history: none is recorded \(set control.history_file in gtm.conf, then reload\)'
+write_conf 40
+ctl reload
+expect_rc 0
 
 t "reload: a new state file gets the running state"
 ctl drain bj-a --reason "moving files"

@@ -150,23 +150,45 @@ grep -q '^sz-a 0 0 city evacuated$' "$OUT" && ok "sz-a: 0, city evacuated" || fa
 grep -q '^bj-a 100 100 $' "$OUT" && ok "bj-a: 100" || fail "bj-a: $(grep bj-a "$OUT")"
 ctl restore shenzhen
 
-t "status with endpoints: each endpoint's check, state, last result, latency, since"
-"$PY" - "$SOCK" >"$OUT" <<'PYEOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'{"cmd":"status","service":"pb.example.com","endpoints":true}\n')
-buf = b""
-while not buf.endswith(b"\n"):
-    buf += s.recv(65536)
-j = json.loads(buf)
+t "status --endpoints: each endpoint's check, state, last result, latency, since"
+"$GTMCTL" -s "$SOCK" status --service pb.example.com --endpoints --json >"$OUT" 2>&1
+"$PY" - "$OUT" >"$WORK/eps" <<'PYEOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
 for e in j["endpoints"]:
     print(e["service"], e["site"], e["address"], e["used"], e.get("check"), e.get("state"),
           e.get("last_result"), "latency" if "latency_ms" in e else "-", "since" if "since" in e else "-")
 PYEOF
-grep -q '^pb.example.com bj-a 192.0.2.31 up flag up ' "$OUT" && ok "bj-a: checked by flag, up" || fail "bj-a: $(cat "$OUT")"
-grep -q '^pb.example.com bj-b 192.0.2.32 up None None None - -$' "$OUT" && ok "bj-b: unchecked, always up" ||
-	fail "bj-b: $(grep bj-b "$OUT")"
-[ "$(wc -l <"$OUT")" = 3 ] && ok "only pb's three endpoints" || fail "endpoints listed: $(cat "$OUT")"
+grep -q '^pb.example.com bj-a 192.0.2.31 up flag up ok latency since$' "$WORK/eps" && ok "bj-a: checked by flag, up, ok" ||
+	fail "bj-a: $(cat "$WORK/eps")"
+grep -q '^pb.example.com bj-b 192.0.2.32 up None None None - -$' "$WORK/eps" && ok "bj-b: unchecked, always up" ||
+	fail "bj-b: $(grep bj-b "$WORK/eps")"
+[ "$(wc -l <"$WORK/eps")" = 3 ] && ok "only pb's three endpoints" || fail "endpoints listed: $(cat "$WORK/eps")"
+"$GTMCTL" -s "$SOCK" status --service pb.example.com --endpoints >"$OUT" 2>&1
+grep -qE '^pb\.example\.com +bj-a +192\.0\.2\.31 +flag +up +up +ok +[0-9]+ ms' "$OUT" && ok "status text: bj-a's line" ||
+	fail "status text: $(cat "$OUT")"
+
+t "several sites in one action: one change, one safety check"
+"$GTMCTL" -s "$SOCK" drain bj-a bj-b --dry-run >"$OUT" 2>&1
+grep -q "drain refused: service write.example.com would have no serving site" "$OUT" &&
+	ok "one safety check over both: refused" || fail "drain bj-a bj-b --dry-run: $(cat "$OUT")"
+"$GTMCTL" -s "$SOCK" drain bj-a bj-b --dry-run --force >"$OUT" 2>&1
+grep -q 'site bj-a: admin active -> drained' "$OUT" && grep -q 'site bj-b: admin active -> drained' "$OUT" &&
+	ok "the dry run names both" || fail "dry run: $(cat "$OUT")"
+n0=$(wc -l <"$WORK/history.jsonl")
+ctl drain bj-a bj-b --reason "both at once" --force
+got=$(addrs pb.example.com)
+[ "$got" = "192.0.2.33" ] && ok "pb to shanghai once both are drained: $got" || fail "pb answers '$got'"
+n1=$(wc -l <"$WORK/history.jsonl")
+[ $((n1 - n0)) = 2 ] && ok "one record per site, written together" || fail "history grew by $((n1 - n0))"
+"$GTMCTL" -s "$SOCK" undrain bj-a nowhere >"$OUT" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q 'unknown site nowhere' "$OUT" && ok "an unknown name refuses the whole" ||
+	fail "undrain bj-a nowhere: rc $rc, $(cat "$OUT")"
+"$GTMCTL" -s "$SOCK" status --json >"$OUT" 2>&1
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); a={x["name"]:x["admin"] for x in j["sites"]}; sys.exit(0 if a["bj-a"]=="drained" and a["bj-b"]=="drained" else 1)' "$OUT" &&
+	ok "bj-a stays drained" || fail "status: $(cat "$OUT")"
+ctl undrain bj-a bj-b
 
 t "explain: the scope it prints is the scope answered"
 # 100.64.0.0/20 (the fixture's Shenzhen) and 100.64.16.0/20 (Guangzhou)

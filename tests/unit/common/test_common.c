@@ -34,6 +34,33 @@ static void test_diag_formats(void **state)
 	assert_null(d.msgs);
 }
 
+/* Warnings share the list (so that a sorted report keeps file order) and
+ * are told apart by their flag, not their text. */
+static void test_diag_warnings(void **state)
+{
+	(void)state;
+	gtm_diag_t d = { 0 }, to = { 0 };
+	gtm_diag_add(&d, "gtm.conf", 3, "bad %s", "ttl");
+	gtm_diag_warn(&d, "gtm.conf", 7, "check %s is named by no endpoint", "spare");
+	gtm_diag_warn(&d, NULL, 0, "no file");
+	assert_int_equal(d.count, 3);
+	assert_int_equal(d.nwarn, 2);
+	assert_int_equal(gtm_diag_errors(&d), 1);
+	assert_false(d.warn[0]);
+	assert_true(d.warn[1]);
+	assert_string_equal(d.msgs[1], "gtm.conf:7: warning: check spare is named by no endpoint");
+	assert_string_equal(d.msgs[2], "warning: no file");
+	for (size_t i = 0; i < d.count; i++)
+		gtm_diag_copy(&to, &d, i);
+	assert_int_equal(to.nwarn, 2);
+	assert_true(to.warn[2]);
+	assert_string_equal(to.msgs[0], "gtm.conf:3: bad ttl");
+	gtm_diag_clear(&d);
+	gtm_diag_clear(&to);
+	assert_int_equal(d.nwarn, 0);
+	assert_null(d.warn);
+}
+
 static void test_diag_many(void **state)
 {
 	(void)state;
@@ -148,6 +175,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_assert_aborts),
 		cmocka_unit_test(test_diag_formats),
+		cmocka_unit_test(test_diag_warnings),
 		cmocka_unit_test(test_diag_many),
 		cmocka_unit_test(test_xgrow),
 		cmocka_unit_test(test_strings),

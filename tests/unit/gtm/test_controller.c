@@ -252,7 +252,7 @@ static void test_global(void **state)
 	 * (writes must not split).  b.example.com: beijing's bj-dr and bj-b,
 	 * not sh-a; a.example.com: shanghai's sh-a and sh-zero, not bj-a. */
 	gtm_controller_t *ctl = gtm_controller_new(c);
-	bool down[] = { false, false, false };
+	bool down[8] = { false };   /* each address is an endpoint: a has 5, b 3 */
 	const bool *rows[] = { down, down };
 	gtm_health_t h = { rows };
 	gtm_decision_t *d = gtm_controller_update(ctl, &h, NULL, 1000);

@@ -580,6 +580,10 @@ static void test_cli(void **state)
 		  "\"name\":\"www.example.com\"}", NULL },
 		{ "explain www.example.com ::1", "{\"client\":\"::1\",\"cmd\":\"explain\","
 		  "\"name\":\"www.example.com\"}", NULL },
+		{ "explain www.example.com 1.2.3.4 --ecs 1.2.3.4", "{\"client\":\"1.2.3.4\",\"cmd\":\"explain\","
+		  "\"ecs\":\"1.2.3.4\",\"name\":\"www.example.com\"}", NULL },
+		{ "explain www.example.com ::1 --ecs 2001:db8::/56", "{\"client\":\"::1\",\"cmd\":\"explain\","
+		  "\"ecs\":\"2001:db8::/56\",\"name\":\"www.example.com\"}", NULL },
 		{ "history", "{\"cmd\":\"history\",\"limit\":20}", NULL },
 		{ "history --limit 0", "{\"cmd\":\"history\",\"limit\":0}", NULL },
 		{ "-j -s /tmp/x.sock reload", "{\"cmd\":\"reload\"}", NULL },
@@ -588,8 +592,30 @@ static void test_cli(void **state)
 		{ "", NULL, "no command (gtmctl --help lists them)" },
 		{ "launch", NULL, "unknown command launch (gtmctl --help lists them)" },
 		{ "drain", NULL, "drain takes a SITE" },
-		{ "drain a b", NULL, "drain takes a SITE; extra: b" },
-		{ "status extra", NULL, "status takes no argument; extra: extra" },
+		{ "drain bj-a bj-b --ramp 1m", "{\"cmd\":\"drain\",\"dry_run\":false,\"force\":false,\"ramp\":60,"
+		  "\"site\":[\"bj-a\",\"bj-b\"]}", NULL },
+		{ "evacuate beijing shanghai -n", "{\"city\":[\"beijing\",\"shanghai\"],\"cmd\":\"evacuate\","
+		  "\"dry_run\":true,\"force\":false}", NULL },
+		{ "status --endpoints --service www.example.com", "{\"cmd\":\"status\",\"endpoints\":true,"
+		  "\"service\":\"www.example.com\"}", NULL },
+		{ "promote a b", NULL, "promote takes a CITY (unexpected 'b')" },
+		{ "drain a b --ramp 1m --wait", NULL, "--wait follows one site's ramp (name one SITE)" },
+		{ "drain bj-a --endpoints", NULL, "--endpoints does not apply to drain" },
+		{ "status extra", NULL, "status takes no argument (unexpected 'extra'); for one service or site: "
+		  "--service NAME, --site NAME" },
+		{ "stats extra", NULL, "stats takes no argument (unexpected 'extra')" },
+		{ "explain a 1.2.3.4 5", NULL, "explain takes NAME CLIENT-IP (unexpected '5')" },
+		/* Issue 13: refused here (exit 2), not by the server (exit 1). */
+		{ "explain www.example.com 1.2.3", NULL, "explain: CLIENT-IP '1.2.3' is not an IPv4 or IPv6 address" },
+		{ "explain www.example.com 1.2.3.4 --ecs 10.0.0.1/8", NULL,
+		  "--ecs: 10.0.0.1/8 has host bits set after the /8 prefix (did you mean 10.0.0.0/8?)" },
+		{ "explain www.example.com ::1 --ecs 2001:db8::1/56", NULL,
+		  "--ecs: 2001:db8::1/56 has host bits set after the /56 prefix (did you mean 2001:db8::/56?)" },
+		{ "explain www.example.com 1.2.3.4 --ecs 10.0.0.0/33", NULL, "--ecs: prefix length of 10.0.0.0/33 must be 0 to 32" },
+		{ "explain www.example.com 1.2.3.4 --ecs 10.0.0.0/", NULL, "--ecs: prefix length of 10.0.0.0/ must be 0 to 32" },
+		{ "explain www.example.com 1.2.3.4 --ecs bogus/8", NULL,
+		  "--ecs: not a subnet: bogus/8 (say 198.51.100.0/24 or 2001:db8::/56)" },
+		{ "drain bj-a --wait", NULL, "--wait needs --ramp" },
 		{ "explain www.example.com", NULL, "explain takes NAME CLIENT-IP" },
 		{ "evacuate", NULL, "evacuate takes a CITY" },
 		{ "drain bj-a --ramp 30x", NULL, "--ramp: not a duration: 30x (say 30s, 2m, 1h30m)" },
@@ -606,7 +632,10 @@ static void test_cli(void **state)
 		{ "status --bogus", NULL, "unknown option --bogus" },
 		{ "status -x", NULL, "unknown option -x" },
 		{ "status -s", NULL, "-s needs a value" },
-		{ "status --timeout 0", NULL, "--timeout: not a number of seconds: 0" },
+		{ "status --timeout 0", NULL, "--timeout: 0 seconds is out of range (more than 0, at most 86400)" },
+		{ "status --timeout 90000", NULL, "--timeout: 90000 seconds is out of range (more than 0, at most 86400)" },
+		{ "status --timeout soon", NULL, "--timeout: not a number of seconds: soon" },
+		{ "status --timeout nan", NULL, "--timeout: not a number of seconds: nan" },
 	};
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		gtm_cli_t cli;
@@ -635,9 +664,6 @@ static void test_cli(void **state)
 	assert_true(cli.action);
 	assert_true(cli.timeout_s == 5);
 	assert_string_equal(cli.socket, GTM_CTL_DEFAULT_SOCKET);
-	gtm_cli_clear(&cli);
-	assert_int_equal(parse_line("drain bj-a --wait", &cli, err, sizeof(err)), 0);
-	assert_false(cli.wait);    /* nothing to wait for without a ramp */
 	gtm_cli_clear(&cli);
 	assert_int_equal(parse_line("status -s /tmp/other.sock", &cli, err, sizeof(err)), 0);
 	assert_string_equal(cli.socket, "(given)");
