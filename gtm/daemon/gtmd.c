@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -549,6 +550,14 @@ int main(int argc, char **argv)
 	};
 	gtmd_t g = { .conf_path = GTM_DEFAULT_CONF };
 	int check = 0, strict = 0, c, rc;
+
+	/* A fixed mmap threshold: blocks of 256 KiB and more (a plan's arena,
+	 * a decision's arrays, the geo tree) get their own mapping and go back
+	 * to the system when freed.  glibc's default threshold grows with the
+	 * largest block freed (the geo translation's tens of MB), after which
+	 * every plan of a publish lands on the heap and a reload's old plan,
+	 * decision and configuration stay resident as free heap. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
 	while ((c = getopt_long(argc, argv, "c:tl:dVh", opts, NULL)) != -1) {
 		switch (c) {
