@@ -376,7 +376,7 @@ int gtm_admin_site_info(const gtm_admin_t *a, uint32_t site, uint64_t now,
 	out->reason = s->rec.reason;
 	out->user = s->rec.user;
 	out->uid = s->rec.uid;
-	out->automatic = s->rec.automatic;
+	out->automatic = s->rec.automatic || (s->paused && s->paused_auto);
 	return 0;
 }
 
@@ -783,18 +783,31 @@ static int do_site(gtm_admin_t *n, uint32_t i, change_t *c, char *err, size_t er
 		}
 		if (pause) {
 			s->paused = true;
+			s->paused_auto = act->automatic;
 			s->paused_at = c->now;
 			free(s->pause_reason);
 			s->pause_reason = xstrdup_or_null(act->reason);
 		} else {
 			s->paused_total += c->now > s->paused_at ? c->now - s->paused_at : 0;
 			s->paused = false;
+			s->paused_auto = false;
 			s->paused_at = 0;
 			free(s->pause_reason);
 			s->pause_reason = NULL;
 		}
+		/* gtmd's own pause and resume are recorded in the history but
+		 * leave the drain's record alone: its reason and author stay the
+		 * operator's (the pause's reason is pause_reason), so status never
+		 * shows a stale "receiving sites up again" nor the pause twice. */
+		rec_t keep = { 0 };
+		if (act->automatic)
+			rec_copy(&keep, &s->rec);
 		changed(c, &s->rec, "site", name, "ramp", pause ? "running" : "paused",
 		        pause ? "paused" : "running");
+		if (act->automatic) {
+			gtm_adm_rec_clear(&s->rec);
+			s->rec = keep;
+		}
 		if (pause && act->reason)
 			msg_add(c, " (%s)", act->reason);
 		return 0;

@@ -33,6 +33,7 @@ typedef struct site_adm {
 	uint64_t ramp_start, ramp_ms;
 	unsigned steps;
 	bool paused;
+	bool paused_auto;     /* gtmd paused it (a receiving site down): gtmd may resume it */
 	uint64_t paused_at, paused_total;
 	char *pause_reason;
 	rec_t rec;

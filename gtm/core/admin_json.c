@@ -49,6 +49,8 @@ json_t *gtm_admin_to_json(const gtm_admin_t *a, uint64_t now, bool all)
 			json_object_set_new(r, "duration", json_integer((json_int_t)s->ramp_ms));
 			json_object_set_new(r, "steps", json_integer(s->steps));
 			json_object_set_new(r, "paused", json_boolean(s->paused));
+			if (s->paused_auto)
+				json_object_set_new(r, "paused_auto", json_true());
 			json_object_set_new(r, "paused_at", json_integer((json_int_t)s->paused_at));
 			json_object_set_new(r, "paused_total", json_integer((json_int_t)s->paused_total));
 			if (s->pause_reason)
@@ -203,6 +205,7 @@ static int site_from_json(const json_t *o, site_adm_t *s, char *err, size_t errl
 	    (rc = get_u64(r, "duration", &s->ramp_ms, true, err, errlen)) ||
 	    (rc = get_u64(r, "steps", &steps, true, err, errlen)) ||
 	    (rc = get_bool(r, "paused", &s->paused, err, errlen)) ||
+	    (json_object_get(r, "paused_auto") && (rc = get_bool(r, "paused_auto", &s->paused_auto, err, errlen))) ||
 	    (rc = get_u64(r, "paused_at", &s->paused_at, false, err, errlen)) ||
 	    (rc = get_u64(r, "paused_total", &s->paused_total, false, err, errlen)) ||
 	    (rc = get_str(r, "pause_reason", &s->pause_reason, err, errlen)))

@@ -245,6 +245,27 @@ ctl enable pb.example.com 192.0.2.31 --force-up
 ctl enable pb.example.com 192.0.2.31
 touch "$WORK/bj-a.up"
 
+t "status notes: gtmd's pause said once, no stale note after the ramp"
+off=$(stat -c %s "$LOG")
+ctl drain bj-b --ramp 2s --steps 2 --reason "rack move" --force
+rm -f "$WORK/bj-a.up"
+log_wait "$off" 'site bj-b, drain ramp paused' || fail "the ramp was not paused"
+"$GTMCTL" -s "$SOCK" status >"$OUT" 2>&1
+line=$(grep -E '^beijing +bj-b ' "$OUT")
+n=$(printf '%s\n' "$line" | grep -o 'receiving site bj-a is down' | wc -l)
+[ "$n" = 1 ] && ok "the pause's reason once: $line" || fail "the pause's reason $n times: $line"
+printf '%s\n' "$line" | grep -q 'rack move (root)' && ok "the operator's reason kept" || fail "note: $line"
+off=$(stat -c %s "$LOG")
+touch "$WORK/bj-a.up"
+log_wait "$off" 'site bj-b, drain ramp resumed' || fail "the ramp was not resumed"
+log_wait "$off" 'site bj-b, admin draining -> drained' 10 || fail "the ramp did not end"
+"$GTMCTL" -s "$SOCK" status >"$OUT" 2>&1
+line=$(grep -E '^beijing +bj-b ' "$OUT")
+printf '%s\n' "$line" | grep -q 'receiving sites up again' && fail "stale note: $line" ||
+	ok "no stale 'receiving sites up again' once drained"
+printf '%s\n' "$line" | grep -q 'rack move (root)' && ok "the drained site's reason is the operator's" || fail "note: $line"
+ctl undrain bj-b
+
 t "explain: the scope it prints is the scope answered"
 # 100.64.0.0/20 (the fixture's Shenzhen) and 100.64.16.0/20 (Guangzhou)
 # get the same city order (shenzhen is the nearest configured city of
