@@ -286,8 +286,8 @@ static void print_endpoints(const json_t *r)
 		return;
 	size_t i;
 	json_t *e;
-	printf("\n%-24s %-10s %-16s %-8s %-5s %-8s %-12s %8s %9s  %s\n", "SERVICE", "SITE", "ADDRESS",
-	       "CHECK", "USED", "STATE", "LAST RESULT", "LATENCY", "FOR", "OBSERVERS");
+	printf("\n%-24s %-10s %-16s %-11s %-8s %-5s %-8s %-12s %8s %9s  %s\n", "SERVICE", "SITE", "ADDRESS",
+	       "ADMIN", "CHECK", "USED", "STATE", "LAST RESULT", "LATENCY", "FOR", "OBSERVERS");
 	json_array_foreach(eps, i, e) {
 		char lat[32] = "-", age[32] = "-", obs[256] = "";
 		if (json_is_number(json_object_get(e, "latency_ms")))
@@ -308,8 +308,9 @@ static void print_endpoints(const json_t *r)
 			if (l < sizeof(obs))
 				l += (size_t)snprintf(obs + l, sizeof(obs) - l, "%s%s %s", l ? ", " : "", k,
 				                      json_is_string(v) ? json_string_value(v) : "?");
-		printf("%-24s %-10s %-16s %-8s %-5s %-8s %-12s %8s %9s  %s\n", str(e, "service", "?"),
-		       str(e, "site", "?"), str(e, "address", "?"), str(e, "check", "(none)"), str(e, "used", "?"),
+		printf("%-24s %-10s %-16s %-11s %-8s %-5s %-8s %-12s %8s %9s  %s\n", str(e, "service", "?"),
+		       str(e, "site", "?"), str(e, "address", "?"), str(e, "admin", "enabled"),
+		       str(e, "check", "(none)"), str(e, "used", "?"),
 		       str(e, "state", "-"), str(e, "last_result", "-"), lat, age, obs);
 	}
 }

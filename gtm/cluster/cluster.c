@@ -728,6 +728,8 @@ static bool known(const gtm_conf_t *conf, const char *section, const char *name)
 		i = gtm_conf_site(conf, name);
 	else if (strcmp(section, "cities") == 0)
 		i = gtm_conf_city(conf, name);
+	else if (strcmp(section, "endpoints") == 0)
+		return gtm_admin_endpoint_known(conf, name);
 	else
 		i = gtm_conf_service(conf, name);
 	return i != GTM_NAME_NONE;
@@ -735,8 +737,8 @@ static bool known(const gtm_conf_t *conf, const char *section, const char *name)
 
 void gtm_cluster_keep_unknown(json_t *state, const json_t *raw, const gtm_conf_t *conf)
 {
-	static const char *const sections[] = { "sites", "cities", "services" };
-	for (size_t i = 0; raw && i < 3; i++) {
+	static const char *const sections[] = { "sites", "cities", "services", "endpoints" };
+	for (size_t i = 0; raw && i < 4; i++) {
 		const json_t *from = json_object_get(raw, sections[i]);
 		json_t *to = json_object_get(state, sections[i]);
 		if (!json_is_object(from))

@@ -11,6 +11,7 @@
  * site, city and service), so copying it per operator action costs
  * nothing worth avoiding.
  */
+#include <arpa/inet.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,7 +37,29 @@ static const char *const op_names[GTM_ADMIN_NOPS] = {
 	[GTM_ADMIN_DEACTIVATE] = "deactivate",
 	[GTM_ADMIN_PAUSE] = "pause",
 	[GTM_ADMIN_RESUME] = "resume",
+	[GTM_ADMIN_DISABLE] = "disable",
+	[GTM_ADMIN_ENABLE] = "enable",
 };
+
+static const char *const ep_state_names[] = {
+	[GTM_ADMIN_EP_ENABLED] = "enabled",
+	[GTM_ADMIN_EP_DISABLED] = "disabled",
+	[GTM_ADMIN_EP_FORCE_DOWN] = "forced down",
+	[GTM_ADMIN_EP_FORCE_UP] = "forced up",
+};
+
+const char *gtm_admin_ep_state_name(gtm_admin_ep_state_t s)
+{
+	return (unsigned)s <= GTM_ADMIN_EP_FORCE_UP ? ep_state_names[s] : "?";
+}
+
+int gtm_adm_ep_state_parse(const char *s)
+{
+	for (int i = GTM_ADMIN_EP_ENABLED; i <= GTM_ADMIN_EP_FORCE_UP; i++)
+		if (strcmp(s, ep_state_names[i]) == 0)
+			return i;
+	return -1;
+}
 
 const char *gtm_admin_op_name(gtm_admin_op_t op)
 {
@@ -115,6 +138,11 @@ static void arrays_alloc(gtm_admin_t *a, const gtm_conf_t *conf)
 	a->svcs = gtm_xcalloc(a->nservices, sizeof(*a->svcs));
 	for (size_t i = 0; i < a->nservices; i++)
 		a->svcs[i].master = GTM_NO_CITY;
+	a->ep_off = gtm_xcalloc(a->nservices + 1, sizeof(*a->ep_off));
+	for (size_t i = 0; i < a->nservices; i++)
+		a->ep_off[i + 1] = a->ep_off[i] + conf->services[i].nendpoints;
+	a->neps = a->ep_off[a->nservices];
+	a->eps = gtm_xcalloc(a->neps ? a->neps : 1, sizeof(*a->eps));
 }
 
 static void arrays_free(gtm_admin_t *a)
@@ -127,12 +155,19 @@ static void arrays_free(gtm_admin_t *a)
 		gtm_adm_rec_clear(&a->cities[i].rec);
 	for (size_t i = 0; i < a->nservices; i++)
 		gtm_adm_rec_clear(&a->svcs[i].rec);
+	for (size_t i = 0; i < a->neps; i++)
+		gtm_adm_rec_clear(&a->eps[i].rec);
 	free(a->sites);
 	free(a->cities);
 	free(a->svcs);
+	free(a->eps);
+	free(a->ep_off);
 	a->sites = NULL;
 	a->cities = NULL;
 	a->svcs = NULL;
+	a->eps = NULL;
+	a->ep_off = NULL;
+	a->neps = 0;
 }
 
 gtm_admin_t *gtm_admin_new(const gtm_conf_t *conf, const char *state_file,
@@ -171,6 +206,10 @@ static gtm_admin_t *admin_clone(const gtm_admin_t *a)
 	for (size_t i = 0; i < a->nservices; i++) {
 		c->svcs[i] = a->svcs[i];
 		rec_copy(&c->svcs[i].rec, &a->svcs[i].rec);
+	}
+	for (size_t i = 0; i < a->neps; i++) {
+		c->eps[i] = a->eps[i];
+		rec_copy(&c->eps[i].rec, &a->eps[i].rec);
 	}
 	return c;
 }
@@ -283,6 +322,17 @@ gtm_admin_view_t *gtm_admin_view_new(const gtm_admin_t *a, uint64_t now)
 		v->evacuated[i] = a->cities[i].evacuated;
 	for (size_t i = 0; i < a->nservices; i++)
 		v->master[i] = a->svcs[i].master;
+	for (size_t i = 0; i < a->neps; i++) {
+		gtm_admin_ep_state_t st = a->eps[i].state;
+		if (st == GTM_ADMIN_EP_ENABLED)
+			continue;
+		if (v->ep_force == NULL) {
+			v->ep_force = gtm_xcalloc(a->neps, sizeof(*v->ep_force));
+			v->ep_off = gtm_xmalloc((a->nservices + 1) * sizeof(*v->ep_off));
+			memcpy(v->ep_off, a->ep_off, (a->nservices + 1) * sizeof(*v->ep_off));
+		}
+		v->ep_force[i] = st == GTM_ADMIN_EP_FORCE_UP ? 1 : st == GTM_ADMIN_EP_FORCE_DOWN ? -1 : -2;
+	}
 	v->next_due = gtm_admin_next_due(a, now);
 	return v;
 }
@@ -295,6 +345,8 @@ void gtm_admin_view_free(gtm_admin_view_t *v)
 	free(v->activated);
 	free(v->evacuated);
 	free(v->master);
+	free(v->ep_force);
+	free(v->ep_off);
 	free(v);
 }
 
@@ -324,7 +376,7 @@ int gtm_admin_site_info(const gtm_admin_t *a, uint32_t site, uint64_t now,
 	out->reason = s->rec.reason;
 	out->user = s->rec.user;
 	out->uid = s->rec.uid;
-	out->automatic = s->rec.automatic;
+	out->automatic = s->rec.automatic || (s->paused && s->paused_auto);
 	return 0;
 }
 
@@ -348,6 +400,62 @@ double gtm_admin_site_weight_now(const gtm_admin_t *a, uint32_t site, uint64_t n
 	if (why)
 		*why = w;
 	return v;
+}
+
+gtm_admin_ep_state_t gtm_admin_endpoint(const gtm_admin_t *a, uint32_t svc, uint32_t ep,
+                                        uint64_t *since, const char **reason, const char **user)
+{
+	const ep_adm_t *e = svc < a->nservices && a->ep_off[svc] + ep < a->ep_off[svc + 1]
+	                    ? &a->eps[a->ep_off[svc] + ep] : NULL;
+	if (since)
+		*since = e ? e->rec.since : 0;
+	if (reason)
+		*reason = e ? e->rec.reason : NULL;
+	if (user)
+		*user = e ? e->rec.user : NULL;
+	return e ? e->state : GTM_ADMIN_EP_ENABLED;
+}
+
+int gtm_adm_find_endpoint(const gtm_conf_t *c, uint32_t svc, const char *addr)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	int family = inet_pton(AF_INET, addr, &a4) == 1 ? AF_INET
+	           : inet_pton(AF_INET6, addr, &a6) == 1 ? AF_INET6 : 0;
+	if (family == 0 || svc >= c->nservices)
+		return -1;
+	const gtm_service_t *s = &c->services[svc];
+	int found = -1;
+	for (size_t i = 0; i < s->nendpoints; i++) {
+		const gtm_endpoint_t *e = &s->endpoints[i];
+		if (e->family != family || (family == AF_INET ? memcmp(&e->addr.v4, &a4, 4)
+		                                              : memcmp(&e->addr.v6, &a6, 16)) != 0)
+			continue;
+		if (found >= 0)
+			return -2;
+		found = (int)i;
+	}
+	return found;
+}
+
+bool gtm_admin_endpoint_known(const gtm_conf_t *conf, const char *name)
+{
+	const char *sp = strrchr(name, ' ');
+	char svc[256];
+	if (sp == NULL || (size_t)(sp - name) >= sizeof(svc))
+		return false;
+	memcpy(svc, name, (size_t)(sp - name));
+	svc[sp - name] = '\0';
+	int si = gtm_adm_find_service(conf, svc);
+	return si >= 0 && gtm_adm_find_endpoint(conf, (uint32_t)si, sp + 1) >= 0;
+}
+
+void gtm_adm_endpoint_name(const gtm_conf_t *c, uint32_t svc, uint32_t ep, char *buf, size_t len)
+{
+	const gtm_endpoint_t *e = &c->services[svc].endpoints[ep];
+	char addr[INET6_ADDRSTRLEN];
+	inet_ntop(e->family, &e->addr, addr, sizeof(addr));
+	snprintf(buf, len, "%s %s", c->services[svc].name, addr);
 }
 
 bool gtm_admin_city_evacuated(const gtm_admin_t *a, uint32_t city)
@@ -492,6 +600,30 @@ void gtm_admin_rebind(gtm_admin_t *a, const gtm_conf_t *conf, const gtm_remap_t 
 		a->svcs[n].master = city;
 		*st = (svc_adm_t){ .master = GTM_NO_CITY };
 	}
+	/* Endpoints: the same service, site and address (the remap's). */
+	for (size_t s = 0; s < conf->nservices; s++) {
+		uint32_t os = map->service_old[s];
+		if (os == GTM_REMAP_NONE)
+			continue;
+		for (size_t e = 0; e < conf->services[s].nendpoints; e++) {
+			uint32_t oe = gtm_remap_endpoint_old(map, s, e);
+			if (oe == GTM_REMAP_NONE)
+				continue;
+			ep_adm_t *st = &old.eps[old.ep_off[os] + oe];
+			a->eps[a->ep_off[s] + e] = *st;
+			*st = (ep_adm_t){ 0 };
+		}
+	}
+	for (size_t s = 0; s < old.nservices; s++)
+		for (size_t e = old.ep_off[s]; e < old.ep_off[s + 1]; e++)
+			if (old.eps[e].state != GTM_ADMIN_EP_ENABLED) {
+				char name[320];
+				gtm_adm_endpoint_name(old.conf, (uint32_t)s, (uint32_t)(e - old.ep_off[s]), name,
+				                      sizeof(name));
+				log_warn("admin, endpoint %s, %s dropped (%s: not in the configuration)", name,
+				         gtm_admin_ep_state_name(old.eps[e].state), what);
+				dropped++;
+			}
 	arrays_free(&old);
 	char err[512];
 	if (dropped > 0 && save(a, gtm_admin_now(), err, sizeof(err)) != 0)
@@ -651,18 +783,31 @@ static int do_site(gtm_admin_t *n, uint32_t i, change_t *c, char *err, size_t er
 		}
 		if (pause) {
 			s->paused = true;
+			s->paused_auto = act->automatic;
 			s->paused_at = c->now;
 			free(s->pause_reason);
 			s->pause_reason = xstrdup_or_null(act->reason);
 		} else {
 			s->paused_total += c->now > s->paused_at ? c->now - s->paused_at : 0;
 			s->paused = false;
+			s->paused_auto = false;
 			s->paused_at = 0;
 			free(s->pause_reason);
 			s->pause_reason = NULL;
 		}
+		/* gtmd's own pause and resume are recorded in the history but
+		 * leave the drain's record alone: its reason and author stay the
+		 * operator's (the pause's reason is pause_reason), so status never
+		 * shows a stale "receiving sites up again" nor the pause twice. */
+		rec_t keep = { 0 };
+		if (act->automatic)
+			rec_copy(&keep, &s->rec);
 		changed(c, &s->rec, "site", name, "ramp", pause ? "running" : "paused",
 		        pause ? "paused" : "running");
+		if (act->automatic) {
+			gtm_adm_rec_clear(&s->rec);
+			s->rec = keep;
+		}
 		if (pause && act->reason)
 			msg_add(c, " (%s)", act->reason);
 		return 0;
@@ -743,6 +888,26 @@ static int do_city(gtm_admin_t *n, uint32_t ci, change_t *c, char *err, size_t e
 	return 0;
 }
 
+/* disable / enable one endpoint (service `svc`, its endpoint `e`). */
+static int do_endpoint(gtm_admin_t *n, uint32_t svc, uint32_t e, change_t *c, char *err, size_t errlen)
+{
+	const gtm_admin_action_t *act = c->act;
+	ep_adm_t *ep = &n->eps[n->ep_off[svc] + e];
+	gtm_admin_ep_state_t want = act->op == GTM_ADMIN_DISABLE
+		? (act->forced_state ? GTM_ADMIN_EP_FORCE_DOWN : GTM_ADMIN_EP_DISABLED)
+		: (act->forced_state ? GTM_ADMIN_EP_FORCE_UP : GTM_ADMIN_EP_ENABLED);
+	char name[320];
+	gtm_adm_endpoint_name(n->conf, svc, e, name, sizeof(name));
+	if (ep->state == want) {
+		snprintf(err, errlen, "endpoint %s is already %s", name, gtm_admin_ep_state_name(want));
+		return 0;
+	}
+	const char *old = gtm_admin_ep_state_name(ep->state);
+	ep->state = want;
+	changed(c, &ep->rec, "endpoint", name, "admin", old, gtm_admin_ep_state_name(want));
+	return 0;
+}
+
 static char *user_of(uid_t uid)
 {
 	struct passwd pw, *res = NULL;
@@ -785,12 +950,15 @@ static void swap_state(gtm_admin_t *a, gtm_admin_t *b)
 	site_adm_t *s = a->sites;
 	city_adm_t *c = a->cities;
 	svc_adm_t *v = a->svcs;
+	ep_adm_t *e = a->eps;
 	a->sites = b->sites;
 	a->cities = b->cities;
 	a->svcs = b->svcs;
+	a->eps = b->eps;
 	b->sites = s;
 	b->cities = c;
 	b->svcs = v;
+	b->eps = e;
 }
 
 int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
@@ -812,12 +980,36 @@ int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
 	uint32_t idx[GTM_ADMIN_MAX_TARGETS];
 	size_t nidx = 0;
 	bool on_site = gtm_adm_op_on_site(act->op);
+	bool on_ep = act->op == GTM_ADMIN_DISABLE || act->op == GTM_ADMIN_ENABLE;
+	uint32_t ep_svc = 0;
+	if (on_ep) {
+		/* One endpoint: SERVICE ADDRESS. */
+		int si = act->service ? gtm_adm_find_service(a->conf, act->service) : -1;
+		if (si < 0) {
+			snprintf(res->message, sizeof(res->message), "%s: unknown service %s", opname,
+			         act->service ? act->service : "(none named)");
+			return GTM_ENOENT;
+		}
+		int ei = gtm_adm_find_endpoint(a->conf, (uint32_t)si, act->target);
+		if (ei == -2) {
+			snprintf(res->message, sizeof(res->message), "%s: service %s has %s at several sites",
+			         opname, act->service, act->target);
+			return GTM_EINVAL;
+		}
+		if (ei < 0 || act->nmore > 0) {
+			snprintf(res->message, sizeof(res->message), act->nmore ? "%s: one endpoint at a time"
+			         : "%s: service %s has no endpoint %s", opname, act->service, act->target);
+			return act->nmore ? GTM_EINVAL : GTM_ENOENT;
+		}
+		ep_svc = (uint32_t)si;
+		idx[nidx++] = (uint32_t)ei;
+	}
 	if (act->nmore > GTM_ADMIN_MAX_TARGETS - 1) {
 		snprintf(res->message, sizeof(res->message), "%s: at most %d objects at once", opname,
 		         GTM_ADMIN_MAX_TARGETS);
 		return GTM_EINVAL;
 	}
-	for (size_t k = 0; k <= act->nmore; k++) {
+	for (size_t k = 0; !on_ep && k <= act->nmore; k++) {
 		const char *name = k == 0 ? act->target : act->more[k - 1];
 		int i = name == NULL ? -1 : on_site ? gtm_adm_find_site(a->conf, name)
 		                                    : gtm_adm_find_city(a->conf, name);
@@ -852,7 +1044,8 @@ int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
 	gtm_admin_t *next = admin_clone(a);
 	int rc = 0;
 	for (size_t k = 0; k < nidx && rc == 0; k++)
-		rc = on_site ? do_site(next, idx[k], &c, res->message, sizeof(res->message))
+		rc = on_ep ? do_endpoint(next, ep_svc, idx[k], &c, res->message, sizeof(res->message))
+		   : on_site ? do_site(next, idx[k], &c, res->message, sizeof(res->message))
 		             : do_city(next, idx[k], &c, res->message, sizeof(res->message));
 	if (rc != 0) {
 		/* One object failed: nothing of the others is kept. */

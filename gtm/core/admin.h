@@ -61,6 +61,21 @@ typedef enum gtm_admin_site_state {
 	GTM_ADMIN_DRAINED,
 } gtm_admin_site_state_t;
 
+/* An endpoint's operator override.  DISABLED and FORCE_DOWN both keep it
+ * out of the answers (and out of its site's quorum); DISABLED says an
+ * operator took it out, FORCE_DOWN that its health is set to down whatever
+ * the probes say; FORCE_UP sets it up whatever they say.  The probes keep
+ * running underneath: enabling gives the real state back. */
+typedef enum gtm_admin_ep_state {
+	GTM_ADMIN_EP_ENABLED = 0,
+	GTM_ADMIN_EP_DISABLED,
+	GTM_ADMIN_EP_FORCE_DOWN,
+	GTM_ADMIN_EP_FORCE_UP,
+} gtm_admin_ep_state_t;
+
+/* "enabled", "disabled", "forced down", "forced up". */
+const char *gtm_admin_ep_state_name(gtm_admin_ep_state_t s);
+
 typedef enum gtm_admin_op {
 	GTM_ADMIN_DRAIN = 0,  /* site; ramp_ms 0 = at once */
 	GTM_ADMIN_UNDRAIN,    /* site: back to active */
@@ -71,6 +86,8 @@ typedef enum gtm_admin_op {
 	GTM_ADMIN_DEACTIVATE, /* cold site */
 	GTM_ADMIN_PAUSE,      /* site with a running ramp */
 	GTM_ADMIN_RESUME,     /* site with a paused ramp */
+	GTM_ADMIN_DISABLE,    /* endpoint: service + address; forced_state: FORCE_DOWN */
+	GTM_ADMIN_ENABLE,     /* endpoint: back to its probes; forced_state: FORCE_UP */
 	GTM_ADMIN_NOPS
 } gtm_admin_op_t;
 
@@ -95,7 +112,10 @@ typedef struct gtm_admin_action {
 	 * name or an error on any refuses the whole.  0: target alone. */
 	const char *more[GTM_ADMIN_MAX_TARGETS - 1];
 	size_t nmore;
-	const char *service;  /* promote: one global service; NULL = all of them */
+	const char *service;  /* promote: one global service; NULL = all of them;
+	                       * disable, enable: the endpoint's service (target is
+	                       * its address) */
+	bool forced_state;    /* disable: forced down; enable: forced up */
 	uint64_t ramp_ms;     /* drain: ramp duration; 0 = drained at once */
 	unsigned steps;       /* drain with a ramp: 0 = GTM_ADMIN_DEFAULT_STEPS; 1..GTM_ADMIN_MAX_STEPS */
 	const char *reason;   /* free text; NULL = none */
@@ -238,6 +258,12 @@ int gtm_admin_settle(gtm_admin_t *a, uint64_t now);
  */
 typedef struct gtm_admin_view {
 	size_t nsites, ncities, nservices;
+	/* Endpoint overrides, service s's at ep_force[ep_off[s] + e]: 0 none
+	 * (the probes decide), -1 forced down, -2 disabled (out of the answers,
+	 * also when the service fails open), +1 forced up.
+	 * Both NULL when no endpoint has one (the usual case: no cost). */
+	size_t *ep_off;        /* [nservices + 1] */
+	int8_t *ep_force;
 	double *factor;        /* [nsites] weight factor: 1 active, 0 drained, ramp in between */
 	bool *activated;       /* [nsites] cold sites put in the plan by an operator */
 	bool *evacuated;       /* [ncities] */
@@ -291,6 +317,15 @@ bool gtm_admin_city_evacuated(const gtm_admin_t *a, uint32_t city);
  * or NULL: "cold standby, not activated", "city evacuated", "drained".
  */
 double gtm_admin_site_weight_now(const gtm_admin_t *a, uint32_t site, uint64_t now, const char **why);
+
+/* Whether "SERVICE ADDRESS" (an endpoint's name in the state) names an
+ * endpoint of `conf`. */
+bool gtm_admin_endpoint_known(const gtm_conf_t *conf, const char *name);
+
+/* Endpoint `ep` of service `svc`: its override and who set it (borrowed
+ * strings; `since` 0 when never changed). */
+gtm_admin_ep_state_t gtm_admin_endpoint(const gtm_admin_t *a, uint32_t svc, uint32_t ep,
+                                        uint64_t *since, const char **reason, const char **user);
 /* The promoted master of conf->services[svc], or GTM_NO_CITY. */
 uint32_t gtm_admin_master(const gtm_admin_t *a, uint32_t svc);
 

@@ -33,6 +33,7 @@ typedef struct site_adm {
 	uint64_t ramp_start, ramp_ms;
 	unsigned steps;
 	bool paused;
+	bool paused_auto;     /* gtmd paused it (a receiving site down): gtmd may resume it */
 	uint64_t paused_at, paused_total;
 	char *pause_reason;
 	rec_t rec;
@@ -48,6 +49,12 @@ typedef struct svc_adm {
 	rec_t rec;
 } svc_adm_t;
 
+/* An endpoint's operator override (gtmctl disable/enable). */
+typedef struct ep_adm {
+	gtm_admin_ep_state_t state;
+	rec_t rec;
+} ep_adm_t;
+
 struct gtm_admin {
 	const gtm_conf_t *conf;
 	char *state_file;
@@ -56,6 +63,10 @@ struct gtm_admin {
 	site_adm_t *sites;
 	city_adm_t *cities;
 	svc_adm_t *svcs;
+	/* Endpoints: service s's are eps[ep_off[s] .. ep_off[s + 1]). */
+	size_t neps;
+	size_t *ep_off;
+	ep_adm_t *eps;
 };
 
 /* admin.c: names (-1 when unknown), state names, records. */
@@ -77,6 +88,12 @@ const char *gtm_adm_city_name(const gtm_conf_t *c, uint32_t city);
 /* The site's effective state and answer factor at `now`. */
 gtm_admin_site_state_t gtm_adm_site_state(const site_adm_t *s, uint64_t now);
 double gtm_adm_site_factor(const site_adm_t *s, uint64_t now);
+/* The endpoint of service `svc` with address `addr` (text): its index in
+ * the service, -1 when none, -2 when the address is at several sites. */
+int gtm_adm_find_endpoint(const gtm_conf_t *c, uint32_t svc, const char *addr);
+/* "SERVICE ADDRESS", the endpoint's name in the state and the history. */
+void gtm_adm_endpoint_name(const gtm_conf_t *c, uint32_t svc, uint32_t ep, char *buf, size_t len);
+int gtm_adm_ep_state_parse(const char *s);
 /* Frees `a`'s arrays and makes them anew, at their defaults, for `conf`. */
 void gtm_adm_reset(gtm_admin_t *a, const gtm_conf_t *conf);
 

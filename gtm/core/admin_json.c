@@ -49,6 +49,8 @@ json_t *gtm_admin_to_json(const gtm_admin_t *a, uint64_t now, bool all)
 			json_object_set_new(r, "duration", json_integer((json_int_t)s->ramp_ms));
 			json_object_set_new(r, "steps", json_integer(s->steps));
 			json_object_set_new(r, "paused", json_boolean(s->paused));
+			if (s->paused_auto)
+				json_object_set_new(r, "paused_auto", json_true());
 			json_object_set_new(r, "paused_at", json_integer((json_int_t)s->paused_at));
 			json_object_set_new(r, "paused_total", json_integer((json_int_t)s->paused_total));
 			if (s->pause_reason)
@@ -92,9 +94,27 @@ json_t *gtm_admin_to_json(const gtm_admin_t *a, uint64_t now, bool all)
 		rec_to_json(o, &v->rec);
 		json_object_set_new(svcs, a->conf->services[i].name, o);
 	}
+	/* Endpoints with an override (or a record): "SERVICE ADDRESS". */
+	json_t *eps = json_object();
+	for (size_t sv = 0; sv < a->nservices; sv++)
+		for (size_t e = a->ep_off[sv]; e < a->ep_off[sv + 1]; e++) {
+			const ep_adm_t *ep = &a->eps[e];
+			if (ep->state == GTM_ADMIN_EP_ENABLED && ep->rec.since == 0)
+				continue;
+			char name[320];
+			gtm_adm_endpoint_name(a->conf, (uint32_t)sv, (uint32_t)(e - a->ep_off[sv]), name, sizeof(name));
+			json_t *o = json_pack("{s:s}", "state", gtm_admin_ep_state_name(ep->state));
+			rec_to_json(o, &ep->rec);
+			json_object_set_new(eps, name, o);
+		}
 	json_object_set_new(root, "sites", sites);
 	json_object_set_new(root, "cities", cities);
 	json_object_set_new(root, "services", svcs);
+	/* Only with an override: files and replies stay as they were without. */
+	if (json_object_size(eps) > 0)
+		json_object_set_new(root, "endpoints", eps);
+	else
+		json_decref(eps);
 	return root;
 }
 
@@ -185,6 +205,7 @@ static int site_from_json(const json_t *o, site_adm_t *s, char *err, size_t errl
 	    (rc = get_u64(r, "duration", &s->ramp_ms, true, err, errlen)) ||
 	    (rc = get_u64(r, "steps", &steps, true, err, errlen)) ||
 	    (rc = get_bool(r, "paused", &s->paused, err, errlen)) ||
+	    (json_object_get(r, "paused_auto") && (rc = get_bool(r, "paused_auto", &s->paused_auto, err, errlen))) ||
 	    (rc = get_u64(r, "paused_at", &s->paused_at, false, err, errlen)) ||
 	    (rc = get_u64(r, "paused_total", &s->paused_total, false, err, errlen)) ||
 	    (rc = get_str(r, "pause_reason", &s->pause_reason, err, errlen)))
@@ -316,6 +337,44 @@ int gtm_adm_state_from_json(gtm_admin_t *a, const json_t *root, const char *what
 		tmp.master = c >= 0 ? (uint32_t)c : GTM_NO_CITY;
 		a->svcs[i] = tmp;
 	}
+	json_t *eps = json_object_get(root, "endpoints");
+	if (eps && !json_is_object(eps)) {
+		snprintf(err, errlen, "\"endpoints\" must be an object");
+		return GTM_EPARSE;
+	}
+	json_object_foreach(eps, key, o) {
+		ep_adm_t tmp = { 0 };
+		char inner[256];
+		const char *st = json_string_value(json_object_get(o, "state"));
+		int state = st ? gtm_adm_ep_state_parse(st) : -1;
+		if (!json_is_object(o) || state < 0) {
+			snprintf(err, errlen, "endpoint %s: \"state\" must be enabled, disabled, forced down or forced up", key);
+			return GTM_EPARSE;
+		}
+		if ((rc = rec_from_json(o, &tmp.rec, inner, sizeof(inner)))) {
+			snprintf(err, errlen, "endpoint %s: %s", key, inner);
+			gtm_adm_rec_clear(&tmp.rec);
+			return rc;
+		}
+		tmp.state = (gtm_admin_ep_state_t)state;
+		/* "SERVICE ADDRESS": the service by the one name rule. */
+		const char *sp = strrchr(key, ' ');
+		char svc[256];
+		int si = -1, ei = -1;
+		if (sp && (size_t)(sp - key) < sizeof(svc)) {
+			memcpy(svc, key, (size_t)(sp - key));
+			svc[sp - key] = '\0';
+			si = gtm_adm_find_service(conf, svc);
+			ei = si >= 0 ? gtm_adm_find_endpoint(conf, (uint32_t)si, sp + 1) : -1;
+		}
+		if (si < 0 || ei < 0) {
+			log_warn("admin, endpoint %s, %s dropped (%s: not in the configuration)", key, st, what);
+			(*dropped)++;
+			gtm_adm_rec_clear(&tmp.rec);
+			continue;
+		}
+		a->eps[a->ep_off[si] + (size_t)ei] = tmp;
+	}
 	return 0;
 }
 int gtm_admin_replace_json(gtm_admin_t *a, const json_t *root, const char *what,
@@ -344,10 +403,30 @@ int gtm_admin_action_from_json(const json_t *req, gtm_admin_action_t *act,
 		return GTM_EINVAL;
 	}
 	act->op = op;
+	if (op == GTM_ADMIN_DISABLE || op == GTM_ADMIN_ENABLE) {
+		/* One endpoint: {"service":S,"address":A,"forced":bool}. */
+		json_t *sv = json_object_get(req, "service"), *ad = json_object_get(req, "address");
+		if (!json_is_string(sv) || !json_is_string(ad) || json_string_length(ad) == 0) {
+			snprintf(err, errlen, "%s needs \"service\" and \"address\" (an endpoint)", cmd);
+			return GTM_EINVAL;
+		}
+		act->service = json_string_value(sv);
+		act->target = json_string_value(ad);
+		json_t *fo = json_object_get(req, "forced");
+		if (fo && !json_is_null(fo)) {
+			if (!json_is_boolean(fo)) {
+				snprintf(err, errlen, "\"forced\" must be true or false");
+				return GTM_EINVAL;
+			}
+			act->forced_state = json_is_true(fo);
+		}
+	}
 	const char *key = gtm_adm_op_on_site(op) ? "site" : "city";
 	json_t *t = json_object_get(req, key);
 	/* A name, or an array of names: one atomic change of them all. */
-	if (json_is_array(t) && json_array_size(t) > 0) {
+	if (op == GTM_ADMIN_DISABLE || op == GTM_ADMIN_ENABLE) {
+		/* target and service set above */
+	} else if (json_is_array(t) && json_array_size(t) > 0) {
 		if (json_array_size(t) > GTM_ADMIN_MAX_TARGETS) {
 			snprintf(err, errlen, "%s: at most %d %ss at once", cmd, GTM_ADMIN_MAX_TARGETS, key);
 			return GTM_EINVAL;
@@ -371,7 +450,8 @@ int gtm_admin_action_from_json(const json_t *req, gtm_admin_action_t *act,
 	}
 
 	json_t *v;
-	if ((v = json_object_get(req, "service")) && !json_is_null(v)) {
+	if ((v = json_object_get(req, "service")) && !json_is_null(v) && op != GTM_ADMIN_DISABLE &&
+	    op != GTM_ADMIN_ENABLE) {
 		if (op != GTM_ADMIN_PROMOTE || !json_is_string(v)) {
 			snprintf(err, errlen, "\"service\" is a name, for promote only");
 			return GTM_EINVAL;

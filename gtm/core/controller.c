@@ -427,7 +427,11 @@ static void scratch_clear(view_scratch_t *x)
 	free(x->tmp);
 }
 
-static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const bool *up, view_scratch_t *x)
+/* `force`: the operators' endpoint overrides of this service (NULL: none;
+ * gtm_admin_view_t.ep_force): -2 disabled (out, also of the last resort),
+ * -1 forced down, +1 forced up, 0 the probes decide. */
+static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const bool *up,
+                      const int8_t *force, view_scratch_t *x)
 {
 	const gtm_service_t *svc = &conf->services[si];
 	memset(v, 0, sizeof(*v));
@@ -476,12 +480,18 @@ static void view_init(svc_view_t *v, const gtm_conf_t *conf, uint32_t si, const 
 		const gtm_endpoint_t *ep = &svc->endpoints[i];
 		svc_site_t *s = &v->sites[x->ep_slot[i]];
 		bool is_up = up == NULL || up[i];
+		int8_t f = force ? force[i] : 0;
+		if (f != 0)
+			is_up = f > 0;
+		bool in_all = f != -2;   /* an operator's disable: not even failing open */
 		if (ep->family == AF_INET) {
-			s->all_a[s->nall_a++] = ep->addr.v4;
+			if (in_all)
+				s->all_a[s->nall_a++] = ep->addr.v4;
 			if (is_up)
 				s->a[s->na++] = ep->addr.v4;
 		} else {
-			s->all_aaaa[s->nall_aaaa++] = ep->addr.v6;
+			if (in_all)
+				s->all_aaaa[s->nall_aaaa++] = ep->addr.v6;
 			if (is_up)
 				s->aaaa[s->naaaa++] = ep->addr.v6;
 		}
@@ -1159,7 +1169,8 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 		uint32_t si = (uint32_t)i;
 		gtm_service_view_t *sv = &d->services[i];
 		svc_view_t v;
-		view_init(&v, conf, si, health && health->up ? health->up[i] : NULL, &scratch);
+		view_init(&v, conf, si, health && health->up ? health->up[i] : NULL,
+		          av && av->ep_force && i < av->nservices ? av->ep_force + av->ep_off[i] : NULL, &scratch);
 		if (ev)
 			advance_service(c, &v, now, ev, budget_used);
 		factors(c, &v, av, now, &d->next_due);

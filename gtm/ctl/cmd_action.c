@@ -131,7 +131,8 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 void gtm_ctlcmd_register_action(gtm_ctl_t *ctl, gtm_control_t *c)
 {
 	static const char *const actions[] = { "drain", "undrain", "evacuate", "restore", "promote",
-	                                       "activate", "deactivate", "pause", "resume" };
+	                                       "activate", "deactivate", "pause", "resume", "disable",
+	                                       "enable" };
 	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
 		gtm_ctl_register(ctl, actions[i], cmd_action, c);
 }

@@ -206,15 +206,29 @@ static json_t *status_service(const gtm_conf_t *conf, gtm_admin_t *admin, const 
 
 /* One endpoint's health in detail (status --endpoints): what the answers
  * use, this node's own probes and each cluster observer's verdict. */
-static json_t *status_endpoint(const gtm_conf_t *conf, const gtm_cluster_t *cl,
+static json_t *status_endpoint(const gtm_conf_t *conf, const gtm_cluster_t *cl, const gtm_admin_t *admin,
                                const gtm_endpoint_health_t *h, uint64_t now)
 {
 	const gtm_service_t *svc = &conf->services[h->service];
 	const gtm_endpoint_t *ep = &svc->endpoints[h->endpoint];
 	char addr[INET6_ADDRSTRLEN];
 	inet_ntop(ep->family, &ep->addr, addr, sizeof(addr));
-	json_t *e = json_pack("{s:s,s:s,s:s,s:s}", "service", svc->name, "site", conf->sites[h->site].name,
-	                      "address", addr, "used", h->up ? "up" : "down");
+	/* What the answers use: the operator's override over the probes
+	 * (the controller reads the same: gtm_admin_view_t.ep_force). */
+	uint64_t asince;
+	const char *areason, *auser;
+	gtm_admin_ep_state_t as = gtm_admin_endpoint(admin, h->service, h->endpoint, &asince, &areason, &auser);
+	bool used = as == GTM_ADMIN_EP_ENABLED ? h->up : as == GTM_ADMIN_EP_FORCE_UP;
+	json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", svc->name, "site", conf->sites[h->site].name,
+	                      "address", addr, "used", used ? "up" : "down",
+	                      "admin", gtm_admin_ep_state_name(as));
+	if (asince) {
+		json_object_set_new(e, "admin_since", json_integer((json_int_t)asince));
+		if (areason)
+			json_object_set_new(e, "admin_reason", json_string(areason));
+		if (auser)
+			json_object_set_new(e, "admin_user", json_string(auser));
+	}
 	if (!h->checked) {
 		json_object_set_new(e, "check", json_null());   /* always up */
 		return e;
@@ -338,7 +352,7 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		for (size_t i = 0; i < hl.nendpoints; i++) {
 			const gtm_endpoint_health_t *h = &hl.endpoints[i];
 			if (keep_svc[h->service] && (fsite < 0 || (int)h->site == fsite))
-				json_array_append_new(endpoints, status_endpoint(conf, cl, h, now));
+				json_array_append_new(endpoints, status_endpoint(conf, cl, admin, h, now));
 		}
 	}
 	gtm_health_list_clear(&hl);

@@ -42,6 +42,8 @@
  *   {"cmd":"promote","city":C,"service":N (absent: every global service), ...}
  *   {"cmd":"activate","site":S, ...}      {"cmd":"deactivate","site":S, ...}
  *   {"cmd":"pause","site":S, ...}         {"cmd":"resume","site":S, ...}
+ *   {"cmd":"disable","service":N,"address":A,"forced":bool (forced down), ...}
+ *   {"cmd":"enable","service":N,"address":A,"forced":bool (forced up), ...}
  *   reply {"ok":true,"changed":bool,"dry_run":bool,"message":"site bj-a: admin
  *          active -> draining (ramp 30 s in 5 steps)",
  *          "changes":[{"object":"site","name":"bj-a","field":"admin",

@@ -155,6 +155,12 @@ const char gtm_cli_usage[] =
 	"                              make CITY the master of the global services\n"
 	"  activate SITE...            put a cold standby site in the answers\n"
 	"  deactivate SITE...          take it out again\n"
+	"  disable SERVICE ADDRESS [--force-down]\n"
+	"                              take one endpoint out of the answers (or set its\n"
+	"                              health to down whatever the probes say)\n"
+	"  enable SERVICE ADDRESS [--force-up]\n"
+	"                              give it back to its probes (or set it up whatever\n"
+	"                              they say)\n"
 	"  explain NAME CLIENT-IP [--ecs SUBNET]\n"
 	"                              why CLIENT-IP gets its answer for NAME\n"
 	"  history [--limit N]         the last admin changes (default 20)\n"
@@ -192,7 +198,7 @@ const char gtm_cli_usage[] =
 	"  3  cannot connect to the control socket\n"
 	"  4  connected, but no valid reply (connection lost, timeout, bad JSON)\n";
 
-enum { ARG_NONE = 0, ARG_SITE, ARG_CITY, ARG_EXPLAIN };
+enum { ARG_NONE = 0, ARG_SITE, ARG_CITY, ARG_EXPLAIN, ARG_ENDPOINT };
 
 /* Which options a command takes. */
 enum {
@@ -205,6 +211,7 @@ enum {
 	O_FULL = 1 << 6,
 	O_ENDPOINTS = 1 << 7,
 	O_MANY = 1 << 8,     /* several SITEs or CITYs: one atomic action */
+	O_FORCED = 1 << 9,   /* disable --force-down, enable --force-up */
 };
 
 static const struct cmd {
@@ -222,6 +229,8 @@ static const struct cmd {
 	{ "promote", ARG_CITY, O_ACTION | O_FULL | O_SERVICE },
 	{ "activate", ARG_SITE, O_ACTION | O_FULL | O_MANY },
 	{ "deactivate", ARG_SITE, O_ACTION | O_FULL | O_MANY },
+	{ "disable", ARG_ENDPOINT, O_ACTION | O_FULL | O_FORCED },
+	{ "enable", ARG_ENDPOINT, O_ACTION | O_FULL | O_FORCED },
 	{ "explain", ARG_EXPLAIN, O_ECS },
 	{ "history", ARG_NONE, O_LIMIT },
 	{ "reload", ARG_NONE, 0 },
@@ -229,7 +238,7 @@ static const struct cmd {
 };
 
 enum { OPT_RAMP = 256, OPT_STEPS, OPT_SERVICE, OPT_ECS, OPT_LIMIT, OPT_IFREV, OPT_SITE, OPT_FULL,
-       OPT_ENDPOINTS };
+       OPT_ENDPOINTS, OPT_FORCE_DOWN, OPT_FORCE_UP };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -245,6 +254,8 @@ static const struct option longopts[] = {
 	{ "site", required_argument, NULL, OPT_SITE },
 	{ "full", no_argument, NULL, OPT_FULL },
 	{ "endpoints", no_argument, NULL, OPT_ENDPOINTS },
+	{ "force-down", no_argument, NULL, OPT_FORCE_DOWN },
+	{ "force-up", no_argument, NULL, OPT_FORCE_UP },
 	{ "ecs", required_argument, NULL, OPT_ECS },
 	{ "limit", required_argument, NULL, OPT_LIMIT },
 	{ "if-revision", required_argument, NULL, OPT_IFREV },
@@ -328,8 +339,9 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	cli->socket = GTM_CTL_DEFAULT_SOCKET;
 	cli->timeout_s = 30;
 	bool dry_run = false, force = false, have_ramp = false;
-	const char *reason = NULL, *service = NULL, *site = NULL, *ecs = NULL, *given_opt[8] = { 0 };
+	const char *reason = NULL, *service = NULL, *site = NULL, *ecs = NULL, *given_opt[10] = { 0 };
 	bool full = false, endpoints = false;
+	const char *forced = NULL;   /* --force-down or --force-up */
 	unsigned given = 0;
 	uint64_t ramp_ms = 0;
 	unsigned long steps = 0, limit = 20, if_rev = 0;
@@ -394,6 +406,8 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 		case OPT_SITE: site = optarg; given |= O_SITE; given_opt[5] = "--site"; break;
 		case OPT_FULL: full = true; given |= O_FULL; given_opt[6] = "--full"; break;
 		case OPT_ENDPOINTS: endpoints = true; given |= O_ENDPOINTS; given_opt[7] = "--endpoints"; break;
+		case OPT_FORCE_DOWN: forced = "--force-down"; given |= O_FORCED; given_opt[9] = "--force-down"; break;
+		case OPT_FORCE_UP: forced = "--force-up"; given |= O_FORCED; given_opt[9] = "--force-up"; break;
 		case OPT_LIMIT:
 			if (!parse_uint(optarg, 1000000, &limit)) {
 				snprintf(err, errlen, "--limit: not a number: %s", optarg);
@@ -431,13 +445,13 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	cli->action = cmd->opts & O_ACTION;
 	char **ops = argv + optind + 1;
 	int nops = argc - optind - 1;
-	int want = cmd->args == ARG_NONE ? 0 : cmd->args == ARG_EXPLAIN ? 2 : 1;
+	int want = cmd->args == ARG_NONE ? 0 : cmd->args == ARG_EXPLAIN || cmd->args == ARG_ENDPOINT ? 2 : 1;
 	/* Several SITEs or CITYs: one atomic change (at most 64). */
 	if ((cmd->opts & O_MANY) && nops > 1 && nops <= 64)
 		want = nops;
 	if (nops != want) {
 		static const char *const what[] = { "no argument", "a SITE", "a CITY",
-		                                    "NAME CLIENT-IP" };
+		                                    "NAME CLIENT-IP", "SERVICE ADDRESS" };
 		if (nops < want)
 			snprintf(err, errlen, "%s takes %s", cmd->name, what[cmd->args]);
 		else if (want == 0)
@@ -449,7 +463,7 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 	}
 	unsigned bad = given & ~cmd->opts;
 	if (bad) {
-		for (int b = 0; b < 8; b++)
+		for (int b = 0; b < 10; b++)
 			if (bad & (1u << b)) {
 				snprintf(err, errlen, "%s does not apply to %s", given_opt[b], cmd->name);
 				return GTM_EINVAL;
@@ -480,9 +494,28 @@ int gtm_cli_parse(int argc, char **argv, gtm_cli_t *cli, char *err, size_t errle
 			return GTM_EINVAL;
 	}
 
+	if (cmd->args == ARG_ENDPOINT) {
+		unsigned char a[16];
+		if (addr_family(ops[1], a) == 0) {
+			snprintf(err, errlen, "%s: ADDRESS '%s' is not an IPv4 or IPv6 address", cmd->name, ops[1]);
+			return GTM_EINVAL;
+		}
+	}
 	json_t *req = json_object();
 	json_object_set_new(req, "cmd", json_string(cmd->name));
 	switch (cmd->args) {
+	case ARG_ENDPOINT:
+		if (forced && (strcmp(forced, "--force-down") == 0) != (strcmp(cmd->name, "disable") == 0)) {
+			snprintf(err, errlen, "%s does not apply to %s (disable --force-down, enable --force-up)",
+			         forced, cmd->name);
+			json_decref(req);
+			return GTM_EINVAL;
+		}
+		json_object_set_new(req, "service", json_string(ops[0]));
+		json_object_set_new(req, "address", json_string(ops[1]));
+		if (forced)
+			json_object_set_new(req, "forced", json_true());
+		break;
 	case ARG_SITE:
 	case ARG_CITY: {
 		const char *key = cmd->args == ARG_SITE ? "site" : "city";

@@ -36,7 +36,7 @@ sites = (
   { name = "bj-cold"; city = "beijing"; role = "cold"; }
 );
 geo = { databases = [ "geo.mmdb" ]; };
-control = { socket = "$SOCK"; history_file = "history.jsonl"; };
+control = { socket = "$SOCK"; history_file = "history.jsonl"; state_file = "admin.state"; };
 # up while $WORK/bj-a.up exists
 checks = ( { name = "flag"; type = "exec"; command = [ "/usr/bin/test", "-f", "$WORK/bj-a.up" ];
              interval = 0.2; timeout = 0.15; rise = 1; fall = 1; } );
@@ -69,6 +69,16 @@ start_gtmd "$CONF"
 ctl() { "$GTMCTL" -s "$SOCK" "$@" >"$OUT" 2>&1 || fail "gtmctl $* (rc $?): $(cat "$OUT")"; }
 # addrs NAME: the A records of one query, sorted, space-separated.
 addrs() { q +short "$1" A | sort | tr '\n' ' ' | sed 's/ $//'; }
+# wait_addrs NAME WANT [SECONDS]: until NAME answers WANT (a failback
+# hold-down may delay it); 0 when it does.
+wait_addrs() {
+	local deadline=$(( $(now_ms) + ${3:-5} * 1000 ))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		[ "$(addrs "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 t "global: the master city's sites serve"
 got=$(addrs write.example.com)
@@ -165,7 +175,7 @@ grep -q '^pb.example.com bj-b 192.0.2.32 up None None None - -$' "$WORK/eps" && 
 	fail "bj-b: $(grep bj-b "$WORK/eps")"
 [ "$(wc -l <"$WORK/eps")" = 3 ] && ok "only pb's three endpoints" || fail "endpoints listed: $(cat "$WORK/eps")"
 "$GTMCTL" -s "$SOCK" status --service pb.example.com --endpoints >"$OUT" 2>&1
-grep -qE '^pb\.example\.com +bj-a +192\.0\.2\.31 +flag +up +up +ok +[0-9]+ ms' "$OUT" && ok "status text: bj-a's line" ||
+grep -qE '^pb\.example\.com +bj-a +192\.0\.2\.31 +enabled +flag +up +up +ok +[0-9]+ ms' "$OUT" && ok "status text: bj-a's line" ||
 	fail "status text: $(cat "$OUT")"
 
 t "several sites in one action: one change, one safety check"
@@ -189,6 +199,72 @@ rc=$?
 "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); a={x["name"]:x["admin"] for x in j["sites"]}; sys.exit(0 if a["bj-a"]=="drained" and a["bj-b"]=="drained" else 1)' "$OUT" &&
 	ok "bj-a stays drained" || fail "status: $(cat "$OUT")"
 ctl undrain bj-a bj-b
+
+t "one endpoint out of the answers: disable, enable; forced states"
+ctl disable write.example.com 192.0.2.2 --reason "bad disk"
+got=$(addrs write.example.com)
+[ "$got" = "192.0.2.1" ] && ok "write without bj-b's disabled address: $got" || fail "write answers '$got'"
+"$GTMCTL" -s "$SOCK" status --service write.example.com --endpoints --json >"$OUT" 2>&1
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); e=[x for x in j["endpoints"] if x["address"]=="192.0.2.2"][0]; sys.exit(0 if e["admin"]=="disabled" and e["used"]=="down" and e["admin_reason"]=="bad disk" else 1)' "$OUT" &&
+	ok "status: 192.0.2.2 disabled, not used, with the reason" || fail "status: $(cat "$OUT")"
+grep -q '"name":"write.example.com 192.0.2.2".*"new":"disabled"' "$WORK/history.jsonl" &&
+	ok "history: endpoint write.example.com 192.0.2.2 enabled -> disabled" || fail "history: $(tail -n 3 "$WORK/history.jsonl")"
+# The safety rules see endpoints too: closed.example.com's only endpoint.
+"$GTMCTL" -s "$SOCK" disable closed.example.com 192.0.2.13 >"$OUT" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q 'would have no serving site' "$OUT" && ok "disabling a service's last endpoint is refused" ||
+	fail "disable closed.example.com 192.0.2.13: rc $rc, $(cat "$OUT")"
+# Kept across a reload (the remap) and a restart (the state file).
+off=$(stat -c %s "$LOG")
+kill -HUP "$GTMD_PID"
+log_wait "$off" "reload, done" || fail "no 'reload, done'"
+got=$(addrs write.example.com)
+[ "$got" = "192.0.2.1" ] && ok "after a reload: still disabled" || fail "write answers '$got' after a reload"
+stop_gtmd
+start_gtmd "$CONF"
+got=$(addrs write.example.com)
+[ "$got" = "192.0.2.1" ] && ok "after a restart: still disabled" || fail "write answers '$got' after a restart"
+ctl enable write.example.com 192.0.2.2
+wait_addrs write.example.com "192.0.2.1 192.0.2.2" && ok "enabled again: both" ||
+	fail "write answers '$(addrs write.example.com)' after enable"
+# Forced down: health down whatever the probes say (beijing then keeps
+# 50% < min_capacity: pb fails over); forced up: up although the probe
+# says down.
+ctl disable pb.example.com 192.0.2.31 --force-down
+got=$(addrs pb.example.com)
+[ "$got" = "192.0.2.33" ] && ok "bj-a forced down: pb to shanghai" || fail "pb answers '$got' with bj-a forced down"
+ctl enable pb.example.com 192.0.2.31
+rm -f "$WORK/bj-a.up"
+sleep 1
+got=$(addrs pb.example.com)
+[ "$got" = "192.0.2.33" ] && ok "bj-a's probe down: pb to shanghai" || fail "pb answers '$got' with bj-a down"
+ctl enable pb.example.com 192.0.2.31 --force-up
+"$GTMCTL" -s "$SOCK" status --service pb.example.com --endpoints --json >"$OUT" 2>&1
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); e=[x for x in j["endpoints"] if x["address"]=="192.0.2.31"][0]; sys.exit(0 if e["admin"]=="forced up" and e["used"]=="up" and e["state"]=="down" else 1)' "$OUT" &&
+	ok "status: bj-a forced up, used, its own probe down" || fail "status: $(cat "$OUT")"
+ctl enable pb.example.com 192.0.2.31
+touch "$WORK/bj-a.up"
+
+t "status notes: gtmd's pause said once, no stale note after the ramp"
+off=$(stat -c %s "$LOG")
+ctl drain bj-b --ramp 2s --steps 2 --reason "rack move" --force
+rm -f "$WORK/bj-a.up"
+log_wait "$off" 'site bj-b, drain ramp paused' || fail "the ramp was not paused"
+"$GTMCTL" -s "$SOCK" status >"$OUT" 2>&1
+line=$(grep -E '^beijing +bj-b ' "$OUT")
+n=$(printf '%s\n' "$line" | grep -o 'receiving site bj-a is down' | wc -l)
+[ "$n" = 1 ] && ok "the pause's reason once: $line" || fail "the pause's reason $n times: $line"
+printf '%s\n' "$line" | grep -q 'rack move (root)' && ok "the operator's reason kept" || fail "note: $line"
+off=$(stat -c %s "$LOG")
+touch "$WORK/bj-a.up"
+log_wait "$off" 'site bj-b, drain ramp resumed' || fail "the ramp was not resumed"
+log_wait "$off" 'site bj-b, admin draining -> drained' 10 || fail "the ramp did not end"
+"$GTMCTL" -s "$SOCK" status >"$OUT" 2>&1
+line=$(grep -E '^beijing +bj-b ' "$OUT")
+printf '%s\n' "$line" | grep -q 'receiving sites up again' && fail "stale note: $line" ||
+	ok "no stale 'receiving sites up again' once drained"
+printf '%s\n' "$line" | grep -q 'rack move (root)' && ok "the drained site's reason is the operator's" || fail "note: $line"
+ctl undrain bj-b
 
 t "explain: the scope it prints is the scope answered"
 # 100.64.0.0/20 (the fixture's Shenzhen) and 100.64.16.0/20 (Guangzhou)

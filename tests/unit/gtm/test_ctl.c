@@ -598,6 +598,17 @@ static void test_cli(void **state)
 		  "\"dry_run\":true,\"force\":false}", NULL },
 		{ "status --endpoints --service www.example.com", "{\"cmd\":\"status\",\"endpoints\":true,"
 		  "\"service\":\"www.example.com\"}", NULL },
+		{ "disable www.example.com 192.0.2.10 -r disk", "{\"address\":\"192.0.2.10\",\"cmd\":\"disable\","
+		  "\"dry_run\":false,\"force\":false,\"reason\":\"disk\",\"service\":\"www.example.com\"}", NULL },
+		{ "disable www.example.com 2001:db8::1 --force-down", "{\"address\":\"2001:db8::1\",\"cmd\":\"disable\","
+		  "\"dry_run\":false,\"force\":false,\"forced\":true,\"service\":\"www.example.com\"}", NULL },
+		{ "enable www.example.com 192.0.2.10 --force-up", "{\"address\":\"192.0.2.10\",\"cmd\":\"enable\","
+		  "\"dry_run\":false,\"force\":false,\"forced\":true,\"service\":\"www.example.com\"}", NULL },
+		{ "enable www.example.com 192.0.2.10 --force-down", NULL,
+		  "--force-down does not apply to enable (disable --force-down, enable --force-up)" },
+		{ "disable www.example.com", NULL, "disable takes SERVICE ADDRESS" },
+		{ "disable www.example.com nowhere", NULL, "disable: ADDRESS 'nowhere' is not an IPv4 or IPv6 address" },
+		{ "drain bj-a --force-up", NULL, "--force-up does not apply to drain" },
 		{ "promote a b", NULL, "promote takes a CITY (unexpected 'b')" },
 		{ "drain a b --ramp 1m --wait", NULL, "--wait follows one site's ramp (name one SITE)" },
 		{ "drain bj-a --endpoints", NULL, "--endpoints does not apply to drain" },
