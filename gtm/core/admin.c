@@ -350,6 +350,24 @@ void gtm_admin_view_free(gtm_admin_view_t *v)
 	free(v);
 }
 
+bool gtm_admin_view_eq(const gtm_admin_view_t *a, const gtm_admin_view_t *b)
+{
+	if (a->nsites != b->nsites || a->ncities != b->ncities || a->nservices != b->nservices ||
+	    memcmp(a->factor, b->factor, a->nsites * sizeof(*a->factor)) != 0 ||
+	    memcmp(a->activated, b->activated, a->nsites * sizeof(*a->activated)) != 0 ||
+	    memcmp(a->evacuated, b->evacuated, a->ncities * sizeof(*a->evacuated)) != 0 ||
+	    memcmp(a->master, b->master, a->nservices * sizeof(*a->master)) != 0)
+		return false;
+	if ((a->ep_force == NULL) != (b->ep_force == NULL))
+		return false;
+	if (a->ep_force == NULL)
+		return true;
+	size_t n = a->ep_off[a->nservices];
+	return n == b->ep_off[b->nservices] &&
+	       memcmp(a->ep_off, b->ep_off, (a->nservices + 1) * sizeof(*a->ep_off)) == 0 &&
+	       memcmp(a->ep_force, b->ep_force, n * sizeof(*a->ep_force)) == 0;
+}
+
 int gtm_admin_site_info(const gtm_admin_t *a, uint32_t site, uint64_t now,
                         gtm_admin_site_info_t *out)
 {

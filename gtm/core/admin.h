@@ -277,6 +277,11 @@ typedef struct gtm_admin_view {
 gtm_admin_view_t *gtm_admin_view_new(const gtm_admin_t *a, uint64_t now);
 void gtm_admin_view_free(gtm_admin_view_t *v);
 
+/* Whether two views give the controller the same inputs: every field but
+ * next_due.  (gtm/ctl/control.c shares a decision between equal views: a
+ * field added to the view is compared here.) */
+bool gtm_admin_view_eq(const gtm_admin_view_t *a, const gtm_admin_view_t *b);
+
 /* One site's factor at `now` (as in the view); 1 for an index out of range. */
 double gtm_admin_site_factor(const gtm_admin_t *a, uint32_t site, uint64_t now);
 /* When the next ramp step of any site is due after `now`; 0 = none. */

@@ -313,21 +313,12 @@ static void inputs_keep(const gtm_control_t *c, inputs_t *in, gtm_admin_view_t *
 	}
 }
 
-static bool view_eq(const gtm_admin_view_t *a, const gtm_admin_view_t *b)
-{
-	return a->nsites == b->nsites && a->ncities == b->ncities && a->nservices == b->nservices &&
-	       memcmp(a->factor, b->factor, a->nsites * sizeof(*a->factor)) == 0 &&
-	       memcmp(a->activated, b->activated, a->nsites * sizeof(*a->activated)) == 0 &&
-	       memcmp(a->evacuated, b->evacuated, a->ncities * sizeof(*a->evacuated)) == 0 &&
-	       memcmp(a->master, b->master, a->nservices * sizeof(*a->master)) == 0;
-}
-
 /* Whether decision `d`, computed from `in`, is what `v` and the health of
  * now give at `now`. */
 static bool inputs_match(const gtm_control_t *c, const gtm_decision_t *d, const inputs_t *in,
                          const gtm_admin_view_t *v, uint64_t now)
 {
-	if (d == NULL || in->view == NULL || (d->next_due != 0 && now >= d->next_due) || !view_eq(in->view, v))
+	if (d == NULL || in->view == NULL || (d->next_due != 0 && now >= d->next_due) || !gtm_admin_view_eq(in->view, v))
 		return false;
 	const gtm_conf_t *conf = c->conf;
 	const gtm_health_t *h = health_table(c);

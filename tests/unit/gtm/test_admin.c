@@ -165,6 +165,36 @@ static void test_drain_undrain(void **state)
 	free(w);
 }
 
+/* gtm_admin_view_eq: what control.c shares a decision on. */
+static void test_view_eq(void **state)
+{
+	(void)state;
+	world_t *w = world_new();
+	gtm_admin_t *a = gtm_admin_new(&w->conf, NULL, NULL);
+	gtm_admin_view_t *v0 = gtm_admin_view_new(a, T0), *v1 = gtm_admin_view_new(a, T0 + 1000);
+	assert_true(gtm_admin_view_eq(v0, v1));
+	gtm_admin_view_free(v1);
+
+	assert_true(apply(a, act(GTM_ADMIN_DRAIN, "bj-a"), T0, 0, NULL));
+	v1 = gtm_admin_view_new(a, T0);
+	assert_false(gtm_admin_view_eq(v0, v1));
+	gtm_admin_view_t *v2 = gtm_admin_view_new(a, GTM_ADMIN_END);
+	assert_true(gtm_admin_view_eq(v1, v2));   /* no ramp: the end is now */
+	gtm_admin_view_free(v2);
+
+	assert_true(apply(a, act(GTM_ADMIN_UNDRAIN, "bj-a"), T0, 0, NULL));
+	assert_true(apply(a, act(GTM_ADMIN_EVACUATE, "shanghai"), T0, 0, NULL));
+	v2 = gtm_admin_view_new(a, T0);
+	assert_false(gtm_admin_view_eq(v0, v2));
+	assert_false(gtm_admin_view_eq(v1, v2));
+	gtm_admin_view_free(v2);
+
+	gtm_admin_view_free(v0);
+	gtm_admin_view_free(v1);
+	gtm_admin_free(a);
+	free(w);
+}
+
 static void test_unknown_and_invalid(void **state)
 {
 	world_t *w = world_new();
@@ -1031,6 +1061,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_drain_undrain),
+		cmocka_unit_test(test_view_eq),
 		cmocka_unit_test(test_unknown_and_invalid),
 		cmocka_unit_test(test_evacuate_restore),
 		cmocka_unit_test(test_promote),
