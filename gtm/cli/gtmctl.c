@@ -224,18 +224,40 @@ static void print_error(const json_t *reply)
 		fprintf(stderr, "gtmctl: refused by the safety rules; --force overrides\n");
 }
 
-/* "bj-a 50%, bj-b 50%" from [{"site","share"}]; "fallback" when empty. */
-static void print_shares(const json_t *arr)
+/* One side of an answer diff entry (`side` "before" or "after"): "bj-a 50%,
+ * bj-b 50%", and where those clients are answered when it is not their own
+ * city: "(spill to beijing)", or the last resort: "fail open: bj-a, sh-a",
+ * "fail closed (NODATA)", "the last-resort address". */
+static void print_side(const json_t *e, const char *side)
 {
+	char key[32], pct[32];
+	const json_t *arr = json_object_get(e, side);
+	snprintf(key, sizeof(key), "%s_last_resort", side);
+	const char *lr = str(e, key, NULL);
+	snprintf(key, sizeof(key), "%s_to", side);
+	const char *to = str(e, key, NULL);
 	size_t i;
-	json_t *e;
-	char pct[32];
-	if (json_array_size(arr) == 0) {
-		printf("(none: fallback)");
+	json_t *x;
+	if (lr && strcmp(lr, "closed") == 0) {
+		printf("fail closed (NODATA)");
 		return;
 	}
-	json_array_foreach(arr, i, e)
-		printf("%s%s %s", i ? ", " : "", str(e, "site", "?"), fmt_pct(num(e, "share", -1), pct, sizeof(pct)));
+	if (lr && strcmp(lr, "address") == 0) {
+		printf("the last-resort address");
+		return;
+	}
+	if (lr) {
+		printf("fail open:");
+		json_array_foreach(arr, i, x)
+			printf("%s %s", i ? "," : "", str(x, "site", "?"));
+		if (json_array_size(arr) == 0)
+			printf(" (no endpoint)");
+		return;
+	}
+	json_array_foreach(arr, i, x)
+		printf("%s%s %s", i ? ", " : "", str(x, "site", "?"), fmt_pct(num(x, "share", -1), pct, sizeof(pct)));
+	if (to)
+		printf(" (spill to %s)", to);
 }
 
 static void print_changes(const json_t *reply)
@@ -265,9 +287,9 @@ static void print_changes(const json_t *reply)
 	json_array_foreach(ans, i, e) {
 		const char *city = str(e, "city", NULL);
 		printf("  %s%s%s: ", str(e, "service", "?"), city ? " for " : "", city ? city : "");
-		print_shares(json_object_get(e, "before"));
+		print_side(e, "before");
 		printf("  ->  ");
-		print_shares(json_object_get(e, "after"));
+		print_side(e, "after");
 		printf("\n");
 	}
 	if (cut)
@@ -610,6 +632,12 @@ static int do_action(client_t *c, const gtm_cli_t *cli)
 	int rc = gtm_cli_exit_code(prev);
 	if (rc != GTM_CLI_OK) {
 		print_error(prev);
+		/* Refused: the preview all the same, so the operator sees every
+		 * answer the change would move (and, with --force, will). */
+		if (json_is_true(json_object_get(prev, "refused")) && json_array_size(json_object_get(prev, "changes"))) {
+			printf("would change if forced:\n");
+			print_changes(prev);
+		}
 		json_decref(prev);
 		return rc;
 	}

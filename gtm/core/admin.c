@@ -1081,7 +1081,15 @@ int gtm_admin_apply(gtm_admin_t *a, const gtm_admin_action_t *act, uint64_t now,
 			res->changed = false;
 			snprintf(res->message, sizeof(res->message), "%s refused: %s%s", opname,
 			         why[0] ? why : "the safety rules say no", " (--force overrides)");
-			json_array_clear(res->changes);
+			/* A refused dry run still shows what the change would do
+			 * (the changes and the would-be state): the operator sees
+			 * the refusal and the whole preview. */
+			if (act->dry_run) {
+				res->preview = next;
+				next = NULL;
+			} else {
+				json_array_clear(res->changes);
+			}
 			/* A dry run changes nothing, and its log line must not read
 			 * as if an action had been tried and turned down. */
 			log_info("admin, %s %s%s %s (%s; uid %u%s%s)", opname, act->target,

@@ -150,8 +150,9 @@ typedef struct gtm_admin_result {
 	                       * or the error; also a failure to save */
 	json_t *changes;      /* array of {"object","name","field","old","new"};
 	                       * owned by the result; empty when nothing changes */
-	gtm_admin_t *preview; /* dry run or propose (not refused): the would-be
-	                       * state, owned by the result; NULL otherwise */
+	gtm_admin_t *preview; /* dry run (refused or not) or propose (not refused):
+	                       * the would-be state, owned by the result; NULL
+	                       * otherwise.  A refused dry run keeps `changes` too */
 	json_t *history;      /* the history records of the change (one per changed
 	                       * field, as in the history file), owned by the
 	                       * result; NULL unless changed (and not a dry run) */

@@ -506,6 +506,9 @@ json_t *gtm_admin_result_json(const gtm_admin_action_t *act, int rc,
 		if (res->refused)
 			json_object_set_new(r, "refused", json_true());
 		json_object_set_new(r, "dry_run", json_boolean(act->dry_run));
+		/* A refused dry run: what it would have changed, too. */
+		if (res->refused && act->dry_run && res->changes)
+			json_object_set_new(r, "changes", json_deep_copy(res->changes));
 		return r;
 	}
 	json_object_set_new(r, "ok", json_true());

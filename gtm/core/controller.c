@@ -1076,11 +1076,37 @@ static void choice_emit(const svc_view_t *v, dns_plan_t *p, uint16_t choice, con
 	dns_plan_choice_set(p, v->si, choice, pick, cv->n);
 }
 
-/* The last resort: every endpoint of every site that is not cold (of every
- * site when all are cold), health and weight aside; NODATA; or one address.
- * A global service never splits its writes: failing open, it answers the
- * endpoints of its master city only (`master`, the effective one; any
- * other policy passes GTM_NO_CITY). */
+/* The sites of the last resort "open": every site that is not cold (every
+ * site when all are cold).  A global service never splits its writes:
+ * failing open, it answers the endpoints of its master city only
+ * (`master`, the effective one; any other policy passes GTM_NO_CITY).
+ * Writes indices into v->sites to idx[] and returns how many.  The plan's
+ * fallback and the decision's fallback view both come from here. */
+static size_t fallback_select(const svc_view_t *v, uint32_t master, size_t *idx)
+{
+	bool any_warm = false, in_master = false;
+	for (size_t i = 0; i < v->nsites; i++) {
+		const gtm_site_t *st = site_of(v, &v->sites[i]);
+		in_master |= st->city == master;
+		any_warm |= st->role != GTM_ROLE_COLD && (master == GTM_NO_CITY || st->city == master);
+	}
+	if (!in_master)
+		master = GTM_NO_CITY;   /* no site there at all: every city, as before */
+	size_t n = 0;
+	for (size_t i = 0; i < v->nsites; i++) {
+		const svc_site_t *s = &v->sites[i];
+		if (master != GTM_NO_CITY && site_of(v, s)->city != master)
+			continue;
+		if (any_warm && site_of(v, s)->role == GTM_ROLE_COLD)
+			continue;
+		if (s->nall_a + s->nall_aaaa == 0)
+			continue;   /* every address disabled by an operator */
+		idx[n++] = i;
+	}
+	return n;
+}
+
+/* The last resort: fail open (fallback_select), NODATA, or one address. */
 static void plan_last_resort(svc_view_t *v, dns_plan_t *p, uint32_t master)
 {
 	const gtm_service_t *svc = v->svc;
@@ -1096,20 +1122,10 @@ static void plan_last_resort(svc_view_t *v, dns_plan_t *p, uint32_t master)
 			.naaaa = svc->lr_family == AF_INET6,
 		};
 	} else if (svc->last_resort == GTM_LAST_RESORT_OPEN) {
-		bool any_warm = false, in_master = false;
-		for (size_t i = 0; i < v->nsites; i++) {
-			const gtm_site_t *st = site_of(v, &v->sites[i]);
-			in_master |= st->city == master;
-			any_warm |= st->role != GTM_ROLE_COLD && (master == GTM_NO_CITY || st->city == master);
-		}
-		if (!in_master)
-			master = GTM_NO_CITY;   /* no site there at all: every city, as before */
-		for (size_t i = 0; i < v->nsites; i++) {
-			const svc_site_t *s = &v->sites[i];
-			if (master != GTM_NO_CITY && site_of(v, s)->city != master)
-				continue;
-			if (any_warm && site_of(v, s)->role == GTM_ROLE_COLD)
-				continue;
+		size_t *idx = tmp_alloc(v->x, (v->nsites ? v->nsites : 1) * sizeof(*idx));
+		size_t k = fallback_select(v, master, idx);
+		for (size_t i = 0; i < k; i++) {
+			const svc_site_t *s = &v->sites[idx[i]];
 			pick[n++] = (dns_plan_site_t){
 				.weight = 1,
 				.site = site_of(v, s)->slot,
@@ -1119,6 +1135,22 @@ static void plan_last_resort(svc_view_t *v, dns_plan_t *p, uint32_t master)
 		}
 	}
 	dns_plan_choice_set(p, v->si, DNS_PLAN_FALLBACK, pick, n);
+}
+
+/* The decision's view of the same: the sites a fail-open answer gives
+ * (equal shares), none with "closed" or a fixed address. */
+static void view_last_resort(svc_view_t *v, struct gtm_decision_mem *m, uint32_t master,
+                             gtm_choice_view_t *cv)
+{
+	cv->n = 0;
+	cv->shares = NULL;
+	if (v->svc->last_resort != GTM_LAST_RESORT_OPEN || v->nsites == 0)
+		return;
+	size_t *idx = tmp_alloc(v->x, v->nsites * sizeof(*idx));
+	size_t k = fallback_select(v, master, idx);
+	cv->shares = k ? shares_alloc(m, k) : NULL;
+	for (size_t i = 0; i < k; i++)
+		cv->shares[cv->n++] = (gtm_share_t){ v->sites[idx[i]].site, 1.0 / (double)k };
 }
 
 static bool service_degraded(const svc_view_t *v)
@@ -1238,6 +1270,8 @@ static gtm_decision_t *compute(gtm_controller_t *c, const gtm_health_t *health,
 				choice_emit(&v, d->plan, k, &sv->choices[k]);
 			plan_last_resort(&v, d->plan, sv->master);
 		}
+		if (sv->state == GTM_SVC_LAST_RESORT)
+			view_last_resort(&v, d->mem, sv->master, &sv->fallback);
 		degraded += sv->state != GTM_SVC_NORMAL;
 		last += sv->state == GTM_SVC_LAST_RESORT;
 

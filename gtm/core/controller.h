@@ -131,6 +131,11 @@ typedef struct gtm_service_view {
 	uint32_t master;           /* global: the master city now; else GTM_NO_CITY */
 	uint16_t nchoices;         /* nearest: conf->ncities; else 1 */
 	gtm_choice_view_t *choices;
+	/* At the last resort (state GTM_SVC_LAST_RESORT): the sites a fail-open
+	 * answer gives, equal shares; empty with last_resort closed or a fixed
+	 * address (and in any other state).  The same selection as the plan's
+	 * fallback. */
+	gtm_choice_view_t fallback;
 } gtm_service_view_t;
 
 /* Per site of a service: why it has the weight it has (explain). */

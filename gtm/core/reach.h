@@ -38,23 +38,19 @@ typedef enum gtm_reach_kind {
 
 typedef struct gtm_reach {
 	gtm_reach_kind_t kind;
-	const gtm_choice_view_t *choice;  /* CHOICE: the shares answered */
+	/* CHOICE: the shares answered; LAST_RESORT: the fallback's view (the
+	 * sites a fail-open answer gives; empty with last_resort closed or a
+	 * fixed address: see conf). */
+	const gtm_choice_view_t *choice;
 	uint32_t city;            /* CHOICE of a nearest service: the city whose choice
 	                           * serves (the clients' own, or where they spill);
 	                           * GTM_NO_CITY for a service with one choice */
-	/* LAST_RESORT: what the plan's fallback answers (the answer path's own
-	 * data): its sites (indices into conf->sites; DNS_PLAN_NO_SITE for a
-	 * fixed address) and how many; 0 with last_resort closed. */
-	const uint16_t *fallback_sites;
-	size_t nfallback;
 } gtm_reach_t;
 
 /*
  * Where the clients of city `city` (an index; ignored for a service with
- * one choice) go for service `svc` in decision `d` (whose plan is the one
- * published with it; may be NULL for a preview without a plan: then the
- * fallback's sites are not known and nfallback is 0).  `orders` from
- * gtm_reach_orders_new for d's configuration.
+ * one choice) go for service `svc` in decision `d`.  `orders` from
+ * gtm_reach_orders_new for d's configuration.  No allocation.
  */
 void gtm_reach(const gtm_conf_t *conf, const gtm_decision_t *d, const uint16_t *orders, uint32_t svc,
                uint32_t city, gtm_reach_t *out);

@@ -35,7 +35,9 @@ typedef struct pending_action {
 static void add_answers(gtm_control_t *c, json_t *reply, const gtm_decision_t *before, bool full)
 {
 	gtm_decision_t *after = gtm_ctlcmd_preview_at(c, gtm_control_admin(c), GTM_ADMIN_END, gtm_admin_now());
-	gtm_ctlcmd_add_answers(reply, gtm_control_conf(c), before, after, full);
+	uint16_t *orders = gtm_ctlcmd_orders(c);
+	gtm_ctlcmd_add_answers(reply, gtm_control_conf(c), orders, before, after, full);
+	free(orders);
 	gtm_decision_free(after);
 }
 
@@ -112,7 +114,14 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 		return NULL;
 	}
 	json_t *reply = gtm_admin_result_json(&act, rc, &res);
-	if (rc == 0 && !res.refused && res.changed) {
+	if (rc == 0 && res.refused && act.dry_run && res.preview) {
+		/* Refused, and still the whole preview: what it would do. */
+		gtm_decision_t *after = gtm_ctlcmd_preview_at(c, res.preview, GTM_ADMIN_END, now);
+		uint16_t *orders = gtm_ctlcmd_orders(c);
+		gtm_ctlcmd_add_answers(reply, conf, orders, before, after, full);
+		free(orders);
+		gtm_decision_free(after);
+	} else if (rc == 0 && !res.refused && res.changed) {
 		gtm_decision_t *after;
 		if (act.dry_run) {
 			after = gtm_ctlcmd_preview_at(c, res.preview, GTM_ADMIN_END, now);
@@ -120,7 +129,9 @@ static json_t *cmd_action(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 			gtm_control_publish(c);
 			after = gtm_ctlcmd_preview_at(c, admin, GTM_ADMIN_END, gtm_admin_now());
 		}
-		gtm_ctlcmd_add_answers(reply, conf, before, after, full);
+		uint16_t *orders = gtm_ctlcmd_orders(c);
+		gtm_ctlcmd_add_answers(reply, conf, orders, before, after, full);
+		free(orders);
 		gtm_decision_free(after);
 	}
 	gtm_decision_free(before);

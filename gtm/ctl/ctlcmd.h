@@ -28,12 +28,18 @@
 void gtm_ctlcmd_register(gtm_ctl_t *ctl, gtm_control_t *c);
 
 /*
- * The (service, city) answers that differ between two decisions of the
- * same configuration, as the "answers" array of an action reply.  New
- * reference.
+ * The (service, client city) answers that differ between two decisions of
+ * the same configuration, as the "answers" array of an action reply: each
+ * side where those clients are answered (their city's choice, the city they
+ * spill to, the last resort: gtm/core/reach.h).  `orders` from
+ * gtm_ctlcmd_orders.  New reference.
  */
-json_t *gtm_ctlcmd_answer_diff(const gtm_conf_t *conf, const gtm_decision_t *before,
-                               const gtm_decision_t *after);
+json_t *gtm_ctlcmd_answer_diff(const gtm_conf_t *conf, const uint16_t *orders,
+                               const gtm_decision_t *before, const gtm_decision_t *after);
+
+/* The city orders of the clients of each city, for the diffs: from the
+ * served snapshot's map.  Caller frees. */
+uint16_t *gtm_ctlcmd_orders(const gtm_control_t *c);
 
 /* How many answers an action's reply lists unless "full" is asked. */
 #define GTM_CTL_ANSWERS_SHOWN 20
@@ -43,5 +49,5 @@ json_t *gtm_ctlcmd_answer_diff(const gtm_conf_t *conf, const gtm_decision_t *bef
  * above, or every one with `full`) and "answers_summary" (counts of them
  * all, see the protocol in ctl.h) on `reply`.
  */
-void gtm_ctlcmd_add_answers(json_t *reply, const gtm_conf_t *conf, const gtm_decision_t *before,
-                            const gtm_decision_t *after, bool full);
+void gtm_ctlcmd_add_answers(json_t *reply, const gtm_conf_t *conf, const uint16_t *orders,
+                            const gtm_decision_t *before, const gtm_decision_t *after, bool full);

@@ -460,7 +460,8 @@ ctl reload
 expect_rc 0
 ctl drain bj-a
 expect_rc 1
-expect_out 'refused: service pb.example.com would keep 67% of its capacity, below its min_capacity 70%'
+# Per city, as gtm.conf(5) defines it: beijing keeps 1 of its 2 sites.
+expect_out 'refused: service pb.example.com, city beijing would keep 50% of its capacity, below its min_capacity 70%'
 ctl drain bj-a --force
 expect_rc 0
 t "min_capacity: beijing at 50% of its capacity is evacuated"

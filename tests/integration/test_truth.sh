@@ -230,7 +230,7 @@ wait_addrs write.example.com "192.0.2.1 192.0.2.2" && ok "enabled again: both" |
 # Forced down: health down whatever the probes say (beijing then keeps
 # 50% < min_capacity: pb fails over); forced up: up although the probe
 # says down.
-ctl disable pb.example.com 192.0.2.31 --force-down
+ctl disable pb.example.com 192.0.2.31 --force-down --force   # beijing below min_capacity: forced
 got=$(addrs pb.example.com)
 [ "$got" = "192.0.2.33" ] && ok "bj-a forced down: pb to shanghai" || fail "pb answers '$got' with bj-a forced down"
 ctl enable pb.example.com 192.0.2.31
@@ -242,8 +242,12 @@ ctl enable pb.example.com 192.0.2.31 --force-up
 "$GTMCTL" -s "$SOCK" status --service pb.example.com --endpoints --json >"$OUT" 2>&1
 "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); e=[x for x in j["endpoints"] if x["address"]=="192.0.2.31"][0]; sys.exit(0 if e["admin"]=="forced up" and e["used"]=="up" and e["state"]=="down" else 1)' "$OUT" &&
 	ok "status: bj-a forced up, used, its own probe down" || fail "status: $(cat "$OUT")"
-ctl enable pb.example.com 192.0.2.31
+# Back to a probe that says down: beijing would fall below min_capacity.
+"$GTMCTL" -s "$SOCK" enable pb.example.com 192.0.2.31 >"$OUT" 2>&1 && fail "enable under min_capacity accepted" ||
+	ok "back to a down probe under min_capacity: refused"
 touch "$WORK/bj-a.up"
+sleep 0.5
+ctl enable pb.example.com 192.0.2.31
 
 t "status notes: gtmd's pause said once, no stale note after the ramp"
 off=$(stat -c %s "$LOG")
@@ -265,6 +269,38 @@ printf '%s\n' "$line" | grep -q 'receiving sites up again' && fail "stale note: 
 	ok "no stale 'receiving sites up again' once drained"
 printf '%s\n' "$line" | grep -q 'rack move (root)' && ok "the drained site's reason is the operator's" || fail "note: $line"
 ctl undrain bj-b
+
+t "previews say where each city's clients go: spill, fail open, fail closed"
+"$GTMCTL" -s "$SOCK" drain bj-a --dry-run --force >"$OUT" 2>&1
+grep -q 'near.example.com for beijing: bj-a 100.0%  ->  sh-a 100.0% (spill to shanghai)' "$OUT" &&
+	ok "beijing's clients spill to shanghai: said" || fail "preview: $(cat "$OUT")"
+"$GTMCTL" -s "$SOCK" drain bj-a --dry-run --force --json >"$OUT" 2>&1
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); e=[x for x in j["answers"] if x["service"]=="near.example.com" and x.get("city")=="beijing"][0]; sys.exit(0 if e["after"]==[{"site":"sh-a","share":1.0}] and e["after_to"]=="shanghai" else 1)' "$OUT" &&
+	ok "JSON: after sh-a, after_to shanghai" || fail "JSON: $(cat "$OUT")"
+"$GTMCTL" -s "$SOCK" drain sh-a --dry-run --force >"$OUT" 2>&1
+grep -q 'closed.example.com: sh-a 100.0%  ->  fail closed (NODATA)' "$OUT" && ok "fail closed said" ||
+	fail "preview: $(grep closed "$OUT")"
+"$GTMCTL" -s "$SOCK" evacuate beijing shanghai shenzhen --dry-run --force >"$OUT" 2>&1
+grep -q 'write.example.com: bj-a 50.0%, bj-b 50.0%  ->  fail open: bj-a, bj-b' "$OUT" &&
+	ok "fail open said, with its sites (the master city's)" || fail "preview: $(grep write "$OUT")"
+
+t "a refused action names every service it breaks, and still shows the preview"
+"$GTMCTL" -s "$SOCK" evacuate beijing shanghai --dry-run >"$OUT" 2>&1
+rc=$?
+[ "$rc" = 1 ] && ok "refused (exit 1)" || fail "evacuate beijing shanghai --dry-run: rc $rc"
+grep -q 'refused: service write.example.com would have no serving site; service near.example.com would have no serving site; and 2 more services' "$OUT" &&
+	ok "four services named or counted" || fail "refusal: $(cat "$OUT")"
+grep -q 'would change if forced:' "$OUT" && grep -q 'city beijing: evacuated no -> yes' "$OUT" &&
+	grep -q 'pb.example.com: .*->' "$OUT" && ok "and the whole preview" || fail "no preview: $(cat "$OUT")"
+"$GTMCTL" -s "$SOCK" status --json >"$OUT" 2>&1
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if not any(c["evacuated"] for c in j["cities"]) else 1)' "$OUT" &&
+	ok "nothing changed" || fail "a refused dry run changed something"
+
+t "min_capacity is per city, as gtm.conf(5) says"
+"$GTMCTL" -s "$SOCK" drain bj-b >"$OUT" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q 'refused: service pb.example.com, city beijing would keep 50% of its capacity, below its min_capacity 60%' "$OUT" &&
+	ok "drain bj-b refused: beijing 50% < 60%" || fail "drain bj-b: rc $rc, $(cat "$OUT")"
 
 t "explain: the scope it prints is the scope answered"
 # 100.64.0.0/20 (the fixture's Shenzhen) and 100.64.16.0/20 (Guangzhou)
