@@ -29,8 +29,8 @@ uint16_t *gtm_reach_orders_new(const gtm_conf_t *conf, const geo_map_t *map)
 	return o;
 }
 
-void gtm_reach(const gtm_conf_t *conf, const gtm_decision_t *d, const uint16_t *orders, uint32_t svc,
-               uint32_t city, gtm_reach_t *out)
+void gtm_reach_order(const gtm_conf_t *conf, const gtm_decision_t *d, uint32_t svc, const uint16_t *order,
+                     size_t norder, gtm_reach_t *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->city = GTM_NO_CITY;
@@ -38,9 +38,8 @@ void gtm_reach(const gtm_conf_t *conf, const gtm_decision_t *d, const uint16_t *
 	if (conf->services[svc].policy == GTM_POLICY_NEAREST) {
 		/* The client's order, first serving choice wins (a choice that
 		 * does not serve sends the client on). */
-		const uint16_t *row = orders + (size_t)city * conf->ncities;
-		for (size_t i = 0; i < conf->ncities; i++) {
-			uint16_t k = row[i];
+		for (size_t i = 0; i < norder; i++) {
+			uint16_t k = order[i];
 			if (k < sv->nchoices && sv->choices[k].n > 0) {
 				out->kind = GTM_REACH_CHOICE;
 				out->choice = &sv->choices[k];
@@ -55,4 +54,10 @@ void gtm_reach(const gtm_conf_t *conf, const gtm_decision_t *d, const uint16_t *
 	}
 	out->kind = GTM_REACH_LAST_RESORT;
 	out->choice = &sv->fallback;
+}
+
+void gtm_reach(const gtm_conf_t *conf, const gtm_decision_t *d, const uint16_t *orders, uint32_t svc,
+               uint32_t city, gtm_reach_t *out)
+{
+	gtm_reach_order(conf, d, svc, orders + (size_t)city * conf->ncities, conf->ncities, out);
 }

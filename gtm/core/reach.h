@@ -54,3 +54,8 @@ typedef struct gtm_reach {
  */
 void gtm_reach(const gtm_conf_t *conf, const gtm_decision_t *d, const uint16_t *orders, uint32_t svc,
                uint32_t city, gtm_reach_t *out);
+
+/* The same for one client's own order (`order`, `norder` cities: what
+ * geo_map_order gives it; explain). */
+void gtm_reach_order(const gtm_conf_t *conf, const gtm_decision_t *d, uint32_t svc, const uint16_t *order,
+                     size_t norder, gtm_reach_t *out);

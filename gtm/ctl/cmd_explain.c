@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "gtm/cluster/cluster.h"
 #include "gtm/ctl/ctl_proto.h"
+#include "gtm/core/reach.h"
 #include "gtm/ctl/cmd_int.h"
 #include "dns/answer.h"
 #include "dns/query.h"
@@ -290,8 +291,18 @@ static json_t *cmd_explain(const json_t *req, const gtm_ctl_peer_t *peer, void *
 		                                            : svc->last_resort == GTM_LAST_RESORT_CLOSED ? "failclosed"
 		                                            : "lastresort",
 		                                            "ttl", (int)sv->ttl));
+		/* Where this client is answered: the one walk of previews and of
+		 * the answer path (gtm/core/reach.h) over its own order. */
+		uint16_t all[GEO_MAX_CITIES];
+		for (size_t i = 0; i < conf->ncities && i < GEO_MAX_CITIES; i++)
+			all[i] = (uint16_t)i;
+		gtm_reach_t reach;
+		gtm_reach_order(conf, d, (uint32_t)si, norder ? order : all, norder ? norder : conf->ncities, &reach);
+		json_t *by = json_pack("{s:s}", "kind", reach.kind == GTM_REACH_CHOICE ? "choice" : "last_resort");
+		if (reach.kind == GTM_REACH_CHOICE && reach.city != GTM_NO_CITY)
+			json_object_set_new(by, "city", json_string(conf->cities[reach.city].name));
+		json_object_set_new(r, "answered_by", by);
 		if (svc->policy == GTM_POLICY_NEAREST) {
-			bool chosen = false;
 			for (size_t i = 0; i < norder || (norder == 0 && i < conf->ncities); i++) {
 				uint32_t k = norder ? order[i] : (uint32_t)i;
 				if (k >= sv->nchoices)
@@ -306,10 +317,10 @@ static json_t *cmd_explain(const json_t *req, const gtm_ctl_peer_t *peer, void *
 				for (size_t j = first; j < json_array_size(cands); j++) {
 					json_t *e = json_array_get(cands, j);
 					json_object_set_new(e, "choice", json_string(conf->cities[k].name));
-					if (chosen)
+					/* Only the choice the walk reached serves this client. */
+					if (reach.kind != GTM_REACH_CHOICE || reach.city != k)
 						json_object_set_new(e, "serving", json_false());
 				}
-				chosen |= sv->choices[k].n > 0;
 			}
 		} else {
 			choice_candidates(cands, conf, d, (uint32_t)si, &sv->choices[0], GTM_NO_CITY);

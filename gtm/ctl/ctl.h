@@ -51,10 +51,14 @@
  *          "answers":[{"service":"www.example.com","city":"beijing",
  *                      "before":[{"site":"bj-a","share":0.5},{"site":"bj-b","share":0.5}],
  *                      "after":[{"site":"bj-b","share":1.0}]}]}
- *   "answers" lists only the (service, city) pairs whose answer changes
- *   (for a ramp: where the ramp ends; "city" is absent for a service with
- *   one answer for every client); an empty "after" means the clients fall
- *   through to the service's fallback.  At scale it is cut: it holds the
+ *   "answers" lists only the (service, client city) pairs whose answer
+ *   changes (for a ramp: where the ramp ends; "city" is absent for a service
+ *   with one answer for every client).  Each side is where those clients are
+ *   answered (gtm/core/reach.h): the shares of their city's choice, or with
+ *   "before_to"/"after_to":C of the city they spill to, or with
+ *   "before_last_resort"/"after_last_resort":"open"|"closed"|"address" the
+ *   last resort (for "open" the shares are the fallback's sites).  A refused
+ *   dry run ("ok":false,"refused":true) carries "changes" and "answers" too.  At scale it is cut: it holds the
  *   first 20 entries (GTM_CTL_ANSWERS_SHOWN) unless the request has
  *   "full":true, and every reply with "answers" also has
  *   "answers_summary":{"total":n (entries in all),"services":n (services
@@ -102,6 +106,8 @@
  *      "scope":N (the served prefix tree's: what the answers carry, before the
  *                 source prefix caps it), "location.network" the database's network,
  *      "order":[city...],
+ *      "answered_by":{"kind":"choice"|"last_resort","city":C (the city whose choice
+ *                     answers this client: its own, or where it spills)},
  *      "candidates":[{"city","site","health","admin","factor","weight","serving":bool,
  *                     "why":"evacuated"|...}],
  *      "answer":{"rcode":"NOERROR","ttl":30,"scope":24,"records":["192.0.2.1"]}}

@@ -284,6 +284,12 @@ grep -q 'closed.example.com: sh-a 100.0%  ->  fail closed (NODATA)' "$OUT" && ok
 grep -q 'write.example.com: bj-a 50.0%, bj-b 50.0%  ->  fail open: bj-a, bj-b' "$OUT" &&
 	ok "fail open said, with its sites (the master city's)" || fail "preview: $(grep write "$OUT")"
 
+ctl drain bj-a --force
+"$GTMCTL" -s "$SOCK" explain near.example.com 127.0.0.1 --ecs 198.18.7.0/24 --json >"$OUT" 2>&1
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); b=j["answered_by"]; sys.exit(0 if b=={"kind":"choice","city":"shanghai"} and j["answer"]["records"]==["192.0.2.23"] and [c["site"] for c in j["candidates"] if c.get("serving")]==["sh-a"] else 1)' "$OUT" &&
+	ok "explain: a beijing client is answered by shanghai's choice, as its answer is" || fail "explain: $(cat "$OUT")"
+ctl undrain bj-a
+
 t "a refused action names every service it breaks, and still shows the preview"
 "$GTMCTL" -s "$SOCK" evacuate beijing shanghai --dry-run >"$OUT" 2>&1
 rc=$?
