@@ -422,6 +422,19 @@ static void print_status(const json_t *r)
 		}
 		printf("\n");
 	}
+	/* The controller's budget; a held-back failover said loudly. */
+	const json_t *cj = json_object_get(r, "controller");
+	if (json_is_object(cj)) {
+		double lim = num(cj, "auto_per_hour", 0);
+		json_t *sup = json_object_get(cj, "suppressed");
+		if (lim > 0 && (json_array_size(sup) || num(cj, "auto_used", 0) > 0))
+			printf("\nautomatic failovers and promotions: %.0f of %.0f this hour used, %.0f left\n",
+			       num(cj, "auto_used", 0), lim, num(cj, "auto_left", 0));
+		json_array_foreach(sup, i, e)
+			printf("SUPPRESSED: failover of city %s held back for %.0f service%s "
+			       "(controller.auto_evacuations_per_hour): it still gets traffic\n",
+			       str(e, "city", "?"), num(e, "services", 0), num(e, "services", 0) == 1 ? "" : "s");
+	}
 	print_endpoints(r);
 	print_cluster(r);
 }

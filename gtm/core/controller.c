@@ -246,6 +246,25 @@ static bool budget_ok(gtm_controller_t *c, uint64_t now)
 	return max == 0 || c->nbudget < max;
 }
 
+void gtm_controller_budget(const gtm_controller_t *c, uint64_t now, uint32_t *used, uint32_t *limit,
+                           uint32_t *suppressed)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < c->nbudget; i++)
+		n += c->budget[i] + 3600000 > now;
+	*used = n;
+	*limit = c->conf->controller.auto_evacuations_per_hour;
+	/* Cities whose failover is held back now, for any service. */
+	for (size_t k = 0; suppressed && k < c->conf->ncities; k++)
+		suppressed[k] = 0;
+	for (size_t i = 0; suppressed && i < c->conf->nservices; i++) {
+		const svc_mem_t *m = &c->svcs[i];
+		for (uint32_t j = 0; j < m->ncities; j++)
+			if (m->cities[j].suppressed && m->city_id[j] < c->conf->ncities)
+				suppressed[m->city_id[j]]++;
+	}
+}
+
 void gtm_controller_note_auto(gtm_controller_t *c, uint64_t now)
 {
 	budget_ok(c, now);

@@ -227,6 +227,13 @@ gtm_controller_t *gtm_controller_new(const gtm_conf_t *conf);
 /* NULL is a no-op. */
 void gtm_controller_free(gtm_controller_t *c);
 
+/* The automatic changes' budget (controller.auto_evacuations_per_hour):
+ * how many of the last hour's `limit` (0: no limit) are used at `now`,
+ * and, when `suppressed` is not NULL, per city (conf->ncities entries) how
+ * many services' failover of it the budget holds back now. */
+void gtm_controller_budget(const gtm_controller_t *c, uint64_t now, uint32_t *used, uint32_t *limit,
+                           uint32_t *suppressed);
+
 /* Moves the memory (trackers by service, site and city; the rate budget;
  * the counters) to a new configuration after a reload, through `map`, the
  * reload's remap (gtm/core/gen.h). */

@@ -385,6 +385,24 @@ static json_t *cmd_status(const json_t *req, const gtm_ctl_peer_t *peer, void *a
 	gtm_decision_free(own);
 	json_t *r = json_pack("{s:b,s:I,s:o,s:o,s:o}", "ok", 1, "time", (json_int_t)now, "sites", sites,
 	                      "cities", cities, "services", svcs);
+	/* The controller's budget of automatic changes, and what it holds
+	 * back now (a suppressed failover is otherwise only a counter). */
+	{
+		uint32_t used, limit;
+		uint32_t *sup = gtm_xcalloc(conf->ncities + 1, sizeof(*sup));
+		gtm_controller_budget(gtm_control_controller(c), now, &used, &limit, sup);
+		json_t *sj = json_array();
+		for (uint32_t k = 0; k < conf->ncities; k++)
+			if (sup[k])
+				json_array_append_new(sj, json_pack("{s:s,s:i}", "city", conf->cities[k].name,
+				                                    "services", (int)sup[k]));
+		free(sup);
+		json_t *cj = json_pack("{s:i,s:i,s:o}", "auto_per_hour", (int)limit, "auto_used", (int)used,
+		                       "suppressed", sj);
+		if (limit > 0)
+			json_object_set_new(cj, "auto_left", json_integer(used < limit ? (int)(limit - used) : 0));
+		json_object_set_new(r, "controller", cj);
+	}
 	if (cl)
 		json_object_set_new(r, "cluster", gtm_cluster_status_json(cl));
 	if (endpoints)

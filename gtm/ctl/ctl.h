@@ -97,6 +97,10 @@
  *                  "state","voted" (own probes; the vote in a cluster),"last_result",
  *                  "change_reason","latency_ms","probes","failures","since":ms,
  *                  "for_ms","observers":{node:state}}] (the filters apply),
+ *     "controller":{"auto_per_hour":6 (0: no limit),"auto_used":n (in the last
+ *                   hour),"auto_left":n,"suppressed":[{"city":C,"services":n}]
+ *                   (failovers the budget holds back now: those cities keep
+ *                   their clients)},
  *     cluster mode only: "cluster":{gtm_cluster_status_json()} and in each site
  *     "observers":{"gtm1":"up"|"down"|"partial"|"unknown",...} (each node's view)}
  *   {"cmd":"explain","name":N,"client":IP,"ecs":"1.2.3.0/24" (optional)} ->

@@ -133,6 +133,9 @@ got=$(addrs pb.example.com)
 	ok "history: auto failover city beijing serving -> failed over" || fail "history: $(tail -c 600 "$OUT")"
 "$GTMCTL" -s "$SOCK" restore beijing >"$OUT" 2>&1
 grep -q 'already in service' "$OUT" && ok "restore: nothing an operator did to undo" || fail "restore: $(cat "$OUT")"
+"$GTMCTL" -s "$SOCK" status --json >"$OUT" 2>&1
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1]))["controller"]; sys.exit(0 if j["auto_per_hour"]==6 and j["auto_used"]==1 and j["auto_left"]==5 and j["suppressed"]==[] else 1)' "$OUT" &&
+	ok "status: the hour's budget of automatic failovers, 1 of 6 used" || fail "status: $(cat "$OUT")"
 touch "$WORK/bj-a.up"
 off=$(stat -c %s "$LOG")
 log_wait "$off" 'controller, city beijing, .*-> serving' 15 && ok "beijing back by itself" ||

@@ -735,6 +735,17 @@ static void test_rate_limit(void **state)
 	assert_true(has_event(d, GTM_EV_EVAC_SUPPRESSED, 0));
 	assert_share(d, 0, 0, BJB, 1);
 	gtm_decision_free(d);
+	/* What status shows: the hour's budget spent, beijing held back. */
+	uint32_t used, limit, sup[3] = { 9, 9, 9 };
+	gtm_controller_budget(ctl, S(500), &used, &limit, sup);
+	assert_int_equal(used, 1);
+	assert_int_equal(limit, 1);
+	assert_int_equal(sup[0], 1);
+	assert_int_equal(sup[1], 0);
+	assert_int_equal(sup[2], 0);
+	/* An hour after the first: the budget is back. */
+	gtm_controller_budget(ctl, S(1 + 3600), &used, &limit, NULL);
+	assert_int_equal(used, 0);
 	/* Nothing up at all: evacuated whatever the budget. */
 	d = step(ctl, ab_down, NULL, S(501));
 	assert_true(has_event(d, GTM_EV_CITY_EVACUATED, 0));
