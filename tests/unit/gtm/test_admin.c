@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -825,6 +826,71 @@ static void test_rebind(void **state)
 	free(w2);
 }
 
+/* Endpoint overrides: the view the controller reads, the JSON of the state
+ * file and etcd, a reload's remap. */
+static void test_endpoint_state(void **state)
+{
+	world_t *w = world_new();
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			w->ep[i][j].addr.v4.s_addr = htonl((10u << 24) | ((unsigned)i << 16) | ((unsigned)j << 8) | 1);
+	gtm_admin_t *a = gtm_admin_new(&w->conf, NULL, NULL);
+	char msg[512];
+	gtm_admin_action_t d = act(GTM_ADMIN_DISABLE, "10.0.1.1");
+	d.service = "WWW.example.com.";   /* the DNS name rule */
+	assert_true(apply(a, d, T0, 0, msg));
+	assert_string_equal(msg, "endpoint www.example.com 10.0.1.1: admin enabled -> disabled");
+	assert_false(apply(a, d, T0, 0, msg));
+	assert_string_equal(msg, "endpoint www.example.com 10.0.1.1 is already disabled");
+	assert_int_equal(gtm_admin_endpoint(a, WWW, 1, NULL, NULL, NULL), GTM_ADMIN_EP_DISABLED);
+	gtm_admin_view_t *v = gtm_admin_view_new(a, T0);
+	assert_non_null(v->ep_force);
+	assert_int_equal(v->ep_force[v->ep_off[WWW] + 1], -2);
+	assert_int_equal(v->ep_force[v->ep_off[WWW] + 0], 0);
+	gtm_admin_view_free(v);
+	gtm_admin_action_t u = act(GTM_ADMIN_ENABLE, "10.1.1.1");
+	u.service = "write.example.com";
+	u.forced_state = true;
+	assert_true(apply(a, u, T0, 0, msg));
+	assert_string_equal(msg, "endpoint write.example.com 10.1.1.1: admin enabled -> forced up");
+	gtm_admin_action_t bad = act(GTM_ADMIN_DISABLE, "10.9.9.9");
+	bad.service = "www.example.com";
+	apply(a, bad, T0, GTM_ENOENT, msg);
+	assert_string_equal(msg, "disable: service www.example.com has no endpoint 10.9.9.9");
+
+	/* The state's JSON, read back into a fresh state. */
+	json_t *j = gtm_admin_to_json(a, T0, false);
+	json_t *eps = json_object_get(j, "endpoints");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(eps, "www.example.com 10.0.1.1"), "state")),
+	                    "disabled");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(eps, "write.example.com 10.1.1.1"), "state")),
+	                    "forced up");
+	gtm_admin_t *b = gtm_admin_new(&w->conf, NULL, NULL);
+	char err[256];
+	assert_int_equal(gtm_admin_replace_json(b, j, "test", err, sizeof(err)), 0);
+	assert_int_equal(gtm_admin_endpoint(b, WWW, 1, NULL, NULL, NULL), GTM_ADMIN_EP_DISABLED);
+	assert_int_equal(gtm_admin_endpoint(b, WRITE, 1, NULL, NULL, NULL), GTM_ADMIN_EP_FORCE_UP);
+	json_decref(j);
+	gtm_admin_free(b);
+
+	/* A reload that reorders www's endpoints: the override follows its
+	 * address (the remap), the one that is gone is dropped. */
+	world_t *w2 = world_new();
+	memcpy(w2->ep, w->ep, sizeof(w->ep));
+	w2->ep[WWW][0] = w->ep[WWW][1];
+	w2->ep[WWW][1] = w->ep[WWW][0];
+	w2->services[WRITE].nendpoints = 1;   /* 10.1.1.1 gone */
+	gtm_remap_t *map = gtm_remap_new(&w->conf, &w2->conf);
+	gtm_admin_rebind(a, &w2->conf, map);
+	gtm_remap_free(map);
+	assert_int_equal(gtm_admin_endpoint(a, WWW, 0, NULL, NULL, NULL), GTM_ADMIN_EP_DISABLED);
+	assert_int_equal(gtm_admin_endpoint(a, WWW, 1, NULL, NULL, NULL), GTM_ADMIN_EP_ENABLED);
+	assert_int_equal(gtm_admin_endpoint(a, WRITE, 0, NULL, NULL, NULL), GTM_ADMIN_EP_ENABLED);
+	gtm_admin_free(a);
+	free(w);
+	free(w2);
+}
+
 /* Several objects in one action: one copy of the state, one safety check,
  * one set of history records, all or nothing. */
 static void test_multi_target(void **state)
@@ -1076,6 +1142,7 @@ int main(void)
 		cmocka_unit_test(test_rebind),
 		cmocka_unit_test(test_json_glue),
 		cmocka_unit_test(test_multi_target),
+		cmocka_unit_test(test_endpoint_state),
 		cmocka_unit_test(test_save_failure_keeps_change),
 		cmocka_unit_test(test_propose_adopt_replace),
 	};
