@@ -344,6 +344,9 @@ qps() {
 	awk '/Queries per second:/ { printf "%d\n", $4 }' "$WORK/dnsperf.out"
 }
 
+# lost: the queries the last qps run lost (dnsperf "Queries lost: N (x%)").
+lost() { awk '/Queries lost:/ { print $3 }' "$WORK/dnsperf.out"; }
+
 # ------------------------------------------------------------ whisper
 
 # wsp_file METRIC: the whisper file of a dotted metric name.

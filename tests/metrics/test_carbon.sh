@@ -100,9 +100,15 @@ QPS_UP=$(qps 3)
 stop_carbon
 T1=$(date +%s)
 QPS_DOWN=$(qps 3)
+LOST_DOWN=$(lost)
 echo "$TEST_NAME: dnsperf through gtmd: $QPS_UP qps with carbon up, $QPS_DOWN qps with carbon down"
 expect_ge "$QPS_UP" 1000 "qps with carbon up"
-expect_ge "$QPS_DOWN" $((QPS_UP * 7 / 10)) "qps with carbon down (at least 70% of up)"
+# Answering never waits for carbon: nothing lost (a stall would time the
+# queries out), and the rate is of the same order.  Not a tight ratio: on
+# two cores shared with other tests the rate of a 3 s run varies by tens
+# of percent, and a timed assertion that flakes proves nothing.
+expect_eq "${LOST_DOWN:-missing}" 0 "queries lost with carbon down"
+expect_ge "$QPS_DOWN" $((QPS_UP / 4)) "qps with carbon down (of the order of the rate with it up)"
 sleep 4
 T2=$(date +%s)
 if kill -0 "$TCP_PID" 2>/dev/null; then ok "gtmd still running"
