@@ -1341,6 +1341,12 @@ static void freeze(gtm_conf_t *c)
 	}
 	c->health.unknown_wait_ms = conf_secs_ms(c->health.unknown_wait_s);
 	conf_control_freeze(c);
+	gtm_conf_index(c);
+}
+
+void gtm_conf_index(gtm_conf_t *c)
+{
+	gtm_conf_index_clear(c);
 	gtm_name_index_build(&c->ix_sites, GTM_NAME_PLAIN, c->sites, c->nsites, sizeof(*c->sites),
 	                     offsetof(gtm_site_t, name));
 	gtm_name_index_build(&c->ix_cities, GTM_NAME_PLAIN, c->cities, c->ncities, sizeof(*c->cities),
@@ -1353,50 +1359,38 @@ static void freeze(gtm_conf_t *c)
 	                     offsetof(gtm_zone_conf_t, name));
 }
 
-/* A configuration assembled by hand (the unit tests) has no index: the
- * look-up then walks the array, by the same rule. */
-static uint32_t find(const gtm_name_index_t *ix, gtm_name_kind_t kind, const void *items, size_t n,
-                     size_t size, size_t name_off, const char *name)
+void gtm_conf_index_clear(gtm_conf_t *c)
 {
-	if (ix->slot != NULL || name == NULL)
-		return gtm_name_index_find(ix, name);
-	for (size_t i = 0; i < n; i++) {
-		const char *s;
-		memcpy(&s, (const char *)items + i * size + name_off, sizeof(s));
-		if (s && gtm_name_eq(kind, s, name))
-			return (uint32_t)i;
-	}
-	return GTM_NAME_NONE;
+	gtm_name_index_clear(&c->ix_sites);
+	gtm_name_index_clear(&c->ix_cities);
+	gtm_name_index_clear(&c->ix_services);
+	gtm_name_index_clear(&c->ix_checks);
+	gtm_name_index_clear(&c->ix_zones);
 }
 
 uint32_t gtm_conf_site(const gtm_conf_t *c, const char *name)
 {
-	return find(&c->ix_sites, GTM_NAME_PLAIN, c->sites, c->nsites, sizeof(gtm_site_t),
-	            offsetof(gtm_site_t, name), name);
+	return gtm_name_index_find(&c->ix_sites, name);
 }
 
 uint32_t gtm_conf_city(const gtm_conf_t *c, const char *name)
 {
-	return find(&c->ix_cities, GTM_NAME_PLAIN, c->cities, c->ncities, sizeof(gtm_city_t),
-	            offsetof(gtm_city_t, name), name);
+	return gtm_name_index_find(&c->ix_cities, name);
 }
 
 uint32_t gtm_conf_service(const gtm_conf_t *c, const char *name)
 {
-	return find(&c->ix_services, GTM_NAME_DNS, c->services, c->nservices, sizeof(gtm_service_t),
-	            offsetof(gtm_service_t, name), name);
+	return gtm_name_index_find(&c->ix_services, name);
 }
 
 uint32_t gtm_conf_check(const gtm_conf_t *c, const char *name)
 {
-	return find(&c->ix_checks, GTM_NAME_PLAIN, c->checks, c->nchecks, sizeof(gtm_check_t),
-	            offsetof(gtm_check_t, name), name);
+	return gtm_name_index_find(&c->ix_checks, name);
 }
 
 uint32_t gtm_conf_zone(const gtm_conf_t *c, const char *name)
 {
-	return find(&c->ix_zones, GTM_NAME_DNS, c->zones, c->nzones, sizeof(gtm_zone_conf_t),
-	            offsetof(gtm_zone_conf_t, name), name);
+	return gtm_name_index_find(&c->ix_zones, name);
 }
 
 /* A check that no endpoint and no service names probes nothing: most likely
@@ -1522,11 +1516,7 @@ void gtm_conf_free(gtm_conf_t *c)
 	conf_metrics_free(c);
 	conf_cluster_free(c);
 	free(c->user);
-	gtm_name_index_clear(&c->ix_sites);
-	gtm_name_index_clear(&c->ix_cities);
-	gtm_name_index_clear(&c->ix_services);
-	gtm_name_index_clear(&c->ix_checks);
-	gtm_name_index_clear(&c->ix_zones);
+	gtm_conf_index_clear(c);
 	free(c);
 }
 

@@ -329,6 +329,11 @@ void gtm_conf_free(gtm_conf_t *c);
  * Every lookup of an operator's or a file's name goes through these.
  */
 uint32_t gtm_conf_site(const gtm_conf_t *c, const char *name);
+/* (Re)builds the indices behind these look-ups: gtm_conf_load does it; a
+ * configuration assembled by hand (tests) calls it once its arrays are
+ * final, and gtm_conf_index_clear before freeing them itself. */
+void gtm_conf_index(gtm_conf_t *c);
+void gtm_conf_index_clear(gtm_conf_t *c);
 uint32_t gtm_conf_city(const gtm_conf_t *c, const char *name);
 uint32_t gtm_conf_service(const gtm_conf_t *c, const char *name);
 uint32_t gtm_conf_check(const gtm_conf_t *c, const char *name);

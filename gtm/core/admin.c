@@ -456,16 +456,27 @@ int gtm_adm_find_endpoint(const gtm_conf_t *c, uint32_t svc, const char *addr)
 	return found;
 }
 
-bool gtm_admin_endpoint_known(const gtm_conf_t *conf, const char *name)
+int gtm_adm_endpoint_parse(const gtm_conf_t *conf, const char *name, uint32_t *svc, uint32_t *ep)
 {
 	const char *sp = strrchr(name, ' ');
-	char svc[256];
-	if (sp == NULL || (size_t)(sp - name) >= sizeof(svc))
-		return false;
-	memcpy(svc, name, (size_t)(sp - name));
-	svc[sp - name] = '\0';
-	int si = gtm_adm_find_service(conf, svc);
-	return si >= 0 && gtm_adm_find_endpoint(conf, (uint32_t)si, sp + 1) >= 0;
+	char sname[256];
+	if (sp == NULL || (size_t)(sp - name) >= sizeof(sname))
+		return -1;
+	memcpy(sname, name, (size_t)(sp - name));
+	sname[sp - name] = '\0';
+	int si = gtm_adm_find_service(conf, sname);
+	int ei = si >= 0 ? gtm_adm_find_endpoint(conf, (uint32_t)si, sp + 1) : -1;
+	if (ei < 0)
+		return -1;
+	*svc = (uint32_t)si;
+	*ep = (uint32_t)ei;
+	return 0;
+}
+
+bool gtm_admin_endpoint_known(const gtm_conf_t *conf, const char *name)
+{
+	uint32_t s, e;
+	return gtm_adm_endpoint_parse(conf, name, &s, &e) == 0;
 }
 
 void gtm_adm_endpoint_name(const gtm_conf_t *c, uint32_t svc, uint32_t ep, char *buf, size_t len)

@@ -91,6 +91,9 @@ double gtm_adm_site_factor(const site_adm_t *s, uint64_t now);
 /* The endpoint of service `svc` with address `addr` (text): its index in
  * the service, -1 when none, -2 when the address is at several sites. */
 int gtm_adm_find_endpoint(const gtm_conf_t *c, uint32_t svc, const char *addr);
+/* The endpoint "SERVICE ADDRESS" names in `conf` (service by the DNS name
+ * rule): 0 with *svc and *ep set, or -1 (no such endpoint, or ambiguous). */
+int gtm_adm_endpoint_parse(const gtm_conf_t *conf, const char *name, uint32_t *svc, uint32_t *ep);
 /* "SERVICE ADDRESS", the endpoint's name in the state and the history. */
 void gtm_adm_endpoint_name(const gtm_conf_t *c, uint32_t svc, uint32_t ep, char *buf, size_t len);
 int gtm_adm_ep_state_parse(const char *s);

@@ -357,23 +357,14 @@ int gtm_adm_state_from_json(gtm_admin_t *a, const json_t *root, const char *what
 			return rc;
 		}
 		tmp.state = (gtm_admin_ep_state_t)state;
-		/* "SERVICE ADDRESS": the service by the one name rule. */
-		const char *sp = strrchr(key, ' ');
-		char svc[256];
-		int si = -1, ei = -1;
-		if (sp && (size_t)(sp - key) < sizeof(svc)) {
-			memcpy(svc, key, (size_t)(sp - key));
-			svc[sp - key] = '\0';
-			si = gtm_adm_find_service(conf, svc);
-			ei = si >= 0 ? gtm_adm_find_endpoint(conf, (uint32_t)si, sp + 1) : -1;
-		}
-		if (si < 0 || ei < 0) {
+		uint32_t si, ei;
+		if (gtm_adm_endpoint_parse(conf, key, &si, &ei) != 0) {
 			log_warn("admin, endpoint %s, %s dropped (%s: not in the configuration)", key, st, what);
 			(*dropped)++;
 			gtm_adm_rec_clear(&tmp.rec);
 			continue;
 		}
-		a->eps[a->ep_off[si] + (size_t)ei] = tmp;
+		a->eps[a->ep_off[si] + ei] = tmp;
 	}
 	return 0;
 }

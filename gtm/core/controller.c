@@ -405,10 +405,9 @@ static void scratch_init(view_scratch_t *x, const gtm_conf_t *conf)
 	x->tmp = gtm_xmalloc(x->tmp_cap);
 }
 
-static void scratch_reserve(view_scratch_t *x, size_t n)
+/* The vectors sized by endpoints (scratch_reserve grows them). */
+static void scratch_free_vectors(view_scratch_t *x)
 {
-	if (n <= x->cap)
-		return;
 	free(x->sites);
 	free(x->share);
 	free(x->ep_slot);
@@ -417,6 +416,13 @@ static void scratch_reserve(view_scratch_t *x, size_t n)
 	free(x->all_a);
 	free(x->aaaa);
 	free(x->all_aaaa);
+}
+
+static void scratch_reserve(view_scratch_t *x, size_t n)
+{
+	if (n <= x->cap)
+		return;
+	scratch_free_vectors(x);
 	x->cap = n;
 	x->sites = gtm_xcalloc(n, sizeof(*x->sites));
 	x->share = gtm_xcalloc(n, sizeof(*x->share));
@@ -430,14 +436,7 @@ static void scratch_reserve(view_scratch_t *x, size_t n)
 
 static void scratch_clear(view_scratch_t *x)
 {
-	free(x->sites);
-	free(x->share);
-	free(x->ep_slot);
-	free(x->slot_off);
-	free(x->a);
-	free(x->all_a);
-	free(x->aaaa);
-	free(x->all_aaaa);
+	scratch_free_vectors(x);
 	free(x->city_g);
 	free(x->city_able);
 	free(x->city_cap_now);

@@ -59,8 +59,6 @@ gtm_remap_t *gtm_remap_new(const gtm_conf_t *old, const gtm_conf_t *conf)
 	         sizeof(*old->cities), offsetof(gtm_city_t, name), gtm_conf_city, conf);
 	map_kind(&m->service_new, &m->service_old, old->nservices, conf->nservices, old->services,
 	         sizeof(*old->services), offsetof(gtm_service_t, name), gtm_conf_service, conf);
-	map_kind(&m->check_new, &m->check_old, old->nchecks, conf->nchecks, old->checks,
-	         sizeof(*old->checks), offsetof(gtm_check_t, name), gtm_conf_check, conf);
 
 	/* Endpoints, per service: a service has a handful, so the pairs are
 	 * compared directly (site through the remap, then the address). */
@@ -97,8 +95,6 @@ void gtm_remap_free(gtm_remap_t *m)
 	free(m->city_old);
 	free(m->service_new);
 	free(m->service_old);
-	free(m->check_new);
-	free(m->check_old);
 	free(m->ep_base);
 	free(m->endpoint_old);
 	free(m);

@@ -14,8 +14,8 @@
  *      GeoIP database); any problem refuses it whole, the running one keeps
  *      serving;
  *   2. compute once the remap from the running generation's indices to the
- *      new one's (gtm_remap_t): sites, cities, services, checks and
- *      endpoints, matched by the one name rule of common/name.h;
+ *      new one's (gtm_remap_t): sites, cities, services and endpoints,
+ *      matched by the one name rule of common/name.h;
  *   3. make the new probes, carrying the state of every unchanged target
  *      (a target's identity is its check parameters, address and port);
  *      a failure here still refuses the reload;
@@ -64,11 +64,14 @@ typedef struct gtm_gen {
  * is GTM_REMAP_NONE when the object exists on one side only.  Services and
  * zones match as DNS names, sites, cities and checks exactly (common/name.h).
  * An endpoint is the same when its service, its site and its address are.
+ * (A probe target's identity is its check parameters, address and port, not
+ * a name: gtm_health_mon_new carries targets by that key, so checks need no
+ * entry here.)
  */
 typedef struct gtm_remap {
 	const gtm_conf_t *old, *conf;
-	uint32_t *site_new, *city_new, *service_new, *check_new;   /* [old index] */
-	uint32_t *site_old, *city_old, *service_old, *check_old;   /* [new index] */
+	uint32_t *site_new, *city_new, *service_new;   /* [old index] */
+	uint32_t *site_old, *city_old, *service_old;   /* [new index] */
 	/* Endpoints of new service s: endpoint_old[ep_base[s] + e] is the index
 	 * of the same endpoint among the old service's, or GTM_REMAP_NONE. */
 	size_t *ep_base;

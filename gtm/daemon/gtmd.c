@@ -212,11 +212,8 @@ static void log_health_stats(const gtmd_t *g)
 static int reload(gtmd_t *g, gtm_diag_t *out, gtm_diag_t *notes)
 {
 	int rc = gtm_gen_owner_reload(g->gens, out, notes);
-	if (rc != 0) {
-		g->stats.reload_failures++;
+	if (rc != 0)
 		return rc;
-	}
-	g->stats.reloads++;
 	const gtm_gen_t *cur = gen(g);
 	const dns_snapshot_t *snap = dns_snapshot_current();
 	gtm_gen_stats_t st;

@@ -264,8 +264,11 @@ void gtm_stats_collect(gtm_metrics_sink_t *s, void *arg)
 		gtm_metrics_gauge(s, "snapshot.generation", (double)snap->generation);
 	gtm_metrics_counter(s, "snapshot.builds", bs.snapshots);
 
-	gtm_metrics_counter(s, "config.reloads", src->reloads);
-	gtm_metrics_counter(s, "config.reload_failures", src->reload_failures);
+	gtm_gen_stats_t gs = { 0 };
+	if (src->gens && *src->gens)
+		gtm_gen_owner_stats(*src->gens, &gs);
+	gtm_metrics_counter(s, "config.reloads", gs.reloads);
+	gtm_metrics_counter(s, "config.reload_failures", gs.reload_failures);
 	if (conf != NULL) {
 		gtm_metrics_gauge(s, "config.zones", (double)conf->nzones);
 		gtm_metrics_gauge(s, "config.services", (double)conf->nservices);

@@ -47,7 +47,7 @@
  *                                gauges (gtm_control_stats)
  *   snapshot.generation          gauge: the published snapshot's generation
  *   snapshot.builds              counter: snapshots built
- *   config.reloads  config.reload_failures   counters (gtm_stats_src_t)
+ *   config.reloads  config.reload_failures   counters (the generation owner's)
  *   config.zones  config.services  config.sites  config.checks   gauges
  * and the module's own metrics.dropped and metrics.buffered.
  *
@@ -86,8 +86,6 @@ typedef struct gtm_stats_src {
 	gtm_admin_t *const *admin;
 	gtm_control_t *const *control;   /* the controller's counters (controller.*) */
 	gtm_siteans_t *const *answers;   /* site.<site>.answers (absent when NULL) */
-	uint64_t reloads;          /* reloads that took (SIGHUP, gtmctl reload) */
-	uint64_t reload_failures;  /* reloads refused (the old configuration kept serving) */
 	uint64_t evacuations;      /* evacuations started (operator or automatic) */
 } gtm_stats_src_t;
 

@@ -88,7 +88,20 @@ static world_t *world_new(void)
 	w->conf.nsites = 4;
 	w->conf.services = w->services;
 	w->conf.nservices = 3;
+	gtm_conf_index(&w->conf);
 	return w;
+}
+
+/* A world changed after world_new: its look-ups follow. */
+static void world_reindex(world_t *w)
+{
+	gtm_conf_index(&w->conf);
+}
+
+static void world_free(world_t *w)
+{
+	gtm_conf_index_clear(&w->conf);
+	free(w);
 }
 
 static gtm_admin_action_t act(gtm_admin_op_t op, const char *target)
@@ -163,7 +176,7 @@ static void test_drain_undrain(void **state)
 	assert_string_equal(msg, "site bj-a is already active");
 
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 }
 
 /* gtm_admin_view_eq: what control.c shares a decision on. */
@@ -193,7 +206,7 @@ static void test_view_eq(void **state)
 	gtm_admin_view_free(v0);
 	gtm_admin_view_free(v1);
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 }
 
 static void test_unknown_and_invalid(void **state)
@@ -237,7 +250,7 @@ static void test_unknown_and_invalid(void **state)
 	assert_string_equal(s, "{\"cities\":{},\"services\":{},\"sites\":{},\"version\":1}");
 	free(s);
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 }
 
 static void test_evacuate_restore(void **state)
@@ -264,7 +277,7 @@ static void test_evacuate_restore(void **state)
 	assert_false(apply(a, act(GTM_ADMIN_RESTORE, "beijing"), T0 + 1, 0, msg));
 	assert_string_equal(msg, "city beijing is already in service");
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 }
 
 static void test_promote(void **state)
@@ -306,7 +319,7 @@ static void test_promote(void **state)
 	assert_string_equal(msg, "service write.example.com has no site in city guangzhou; "
 	                         "name the services to promote with --service");
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 }
 
 static void test_activate_cold(void **state)
@@ -328,7 +341,7 @@ static void test_activate_cold(void **state)
 	assert_false(apply(a, act(GTM_ADMIN_DEACTIVATE, "gz-cold"), T0, 0, msg));
 	apply(a, act(GTM_ADMIN_DEACTIVATE, "sh-dr"), T0, GTM_EINVAL, msg);
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 }
 
 /* The ramp, step by step: 30 s in 5 steps. */
@@ -405,7 +418,7 @@ static void test_ramp_steps(void **state)
 	assert_true(apply(a, d3, T0, 0, NULL));
 	assert_true(gtm_admin_site_factor(a, SH_DR, T0) == 0.0);
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 }
 
 static void test_pause_resume(void **state)
@@ -463,7 +476,7 @@ static void test_pause_resume(void **state)
 	apply(a, p, T0 + 42000, GTM_EINVAL, msg);
 	assert_string_equal(msg, "site bj-a has no ramp in progress (it is drained)");
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 }
 
 /* The safety hook. */
@@ -574,7 +587,7 @@ static void test_check_force_dry_run(void **state)
 	unlink(hf);
 	free(sf);
 	free(hf);
-	free(w);
+	world_free(w);
 }
 
 static void test_history(void **state)
@@ -648,7 +661,7 @@ static void test_history(void **state)
 	gtm_admin_free(a);
 	unlink(hf);
 	free(hf);
-	free(w);
+	world_free(w);
 }
 
 static int count_files_with(const char *prefix)
@@ -719,7 +732,7 @@ static void test_persist_round_trip(void **state)
 	gtm_admin_free(c);
 	unlink(sf);
 	free(sf);
-	free(w);
+	world_free(w);
 }
 
 static void test_persist_corrupt(void **state)
@@ -755,7 +768,7 @@ static void test_persist_corrupt(void **state)
 		free(moved);
 		free(sf);
 	}
-	free(w);
+	world_free(w);
 }
 
 static void test_persist_names_gone(void **state)
@@ -787,7 +800,7 @@ static void test_persist_names_gone(void **state)
 	gtm_admin_free(a);
 	unlink(sf);
 	free(sf);
-	free(w);
+	world_free(w);
 }
 
 static void test_rebind(void **state)
@@ -808,6 +821,7 @@ static void test_rebind(void **state)
 	w2->ep[WWW][0].site = 1;
 	w2->ep[WWW][1].site = 1;
 	w2->ep[WWW][2].site = 0;
+	world_reindex(w2);
 	gtm_remap_t *map = gtm_remap_new(&w->conf, &w2->conf);
 	gtm_admin_rebind(a, &w2->conf, map);
 	gtm_remap_free(map);
@@ -822,8 +836,8 @@ static void test_rebind(void **state)
 	char msg[512];
 	apply(a, act(GTM_ADMIN_UNDRAIN, "bj-a"), T0, GTM_ENOENT, msg);
 	gtm_admin_free(a);
-	free(w);
-	free(w2);
+	world_free(w);
+	world_free(w2);
 }
 
 /* Endpoint overrides: the view the controller reads, the JSON of the state
@@ -887,8 +901,8 @@ static void test_endpoint_state(void **state)
 	assert_int_equal(gtm_admin_endpoint(a, WWW, 1, NULL, NULL, NULL), GTM_ADMIN_EP_ENABLED);
 	assert_int_equal(gtm_admin_endpoint(a, WRITE, 0, NULL, NULL, NULL), GTM_ADMIN_EP_ENABLED);
 	gtm_admin_free(a);
-	free(w);
-	free(w2);
+	world_free(w);
+	world_free(w2);
 }
 
 /* Several objects in one action: one copy of the state, one safety check,
@@ -943,7 +957,7 @@ static void test_multi_target(void **state)
 	assert_true(gtm_admin_site_factor(a, BJ_A, T0) == 1.0);
 	gtm_admin_free(a);
 	free(hf);
-	free(w);
+	world_free(w);
 }
 
 static void test_json_glue(void **state)
@@ -1040,7 +1054,7 @@ static void test_json_glue(void **state)
 		"services"), "db.example.com"), "effective_master")), "beijing");
 	json_decref(j);
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 
 	assert_int_equal(gtm_admin_op_parse("deactivate"), GTM_ADMIN_DEACTIVATE);
 	assert_int_equal(gtm_admin_op_parse("explode"), -1);
@@ -1060,7 +1074,7 @@ static void test_save_failure_keeps_change(void **state)
 	gtm_admin_result_clear(&res);
 	assert_true(gtm_admin_site_factor(a, BJ_A, T0) == 0.0);
 	gtm_admin_free(a);
-	free(w);
+	world_free(w);
 }
 
 /* Cluster mode: propose computes without changing; adopt and replace_json
@@ -1120,7 +1134,7 @@ static void test_propose_adopt_replace(void **state)
 	gtm_admin_free(a);
 	free(sf);
 	free(hf);
-	free(w);
+	world_free(w);
 }
 
 int main(void)

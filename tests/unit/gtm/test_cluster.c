@@ -145,6 +145,7 @@ static void test_keep_unknown(void **state)
 	gtm_site_t sites[2] = { { .name = "bj-a" }, { .name = "bj-b" } };
 	gtm_city_t cities[1] = { { .name = "beijing" } };
 	gtm_conf_t conf = { .sites = sites, .nsites = 2, .cities = cities, .ncities = 1 };
+	gtm_conf_index(&conf);
 	json_error_t jerr;
 	/* etcd's: bj-a drained, gz-a (unknown here) drained, guangzhou
 	 * (unknown) evacuated, a service unknown here promoted */
@@ -174,6 +175,7 @@ static void test_keep_unknown(void **state)
 	json_decref(want);
 	json_decref(st);
 	json_decref(raw);
+	gtm_conf_index_clear(&conf);
 }
 
 int main(void)
